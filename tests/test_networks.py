@@ -1,0 +1,194 @@
+"""The K-winner / 1-winner MHN readable path (spec §1.3-1.7).
+
+Statistical tolerances: counts are compared within 5 binomial standard deviations.
+"""
+
+import copy
+import math
+
+import numpy as np
+import pytest
+
+from slotless.checks import ConfigError
+from slotless.networks import (
+    ALT,
+    MAIN,
+    MHN,
+    PRESETS,
+    NetworkConfig,
+    hidden_drive,
+    init_network,
+    learn,
+    output,
+    preset,
+    retrieve,
+    select_winners,
+)
+from slotless.patterns import random_patterns
+
+SMALL = NetworkConfig(n_input=60, n_hidden=40, active=8, fan_in=0.25, winners=5, epsilon=0.3)
+
+
+def rng(i=0):
+    return np.random.default_rng(i)
+
+
+def test_presets_are_the_paper_runsets_with_matched_connections():
+    assert (MAIN.n_input, MAIN.n_hidden, MAIN.active, MAIN.fan_in, MAIN.winners, MAIN.epsilon) == (
+        1000, 2000, 100, 0.05, 50, 0.3)
+    assert (ALT.n_hidden, ALT.fan_in) == (1000, 0.1)
+    assert (MHN.n_hidden, MHN.fan_in, MHN.winners, MHN.epsilon) == (100, 1.0, 1, 1.0)
+    assert {c.connections for c in PRESETS.values()} == {100_000}
+    assert MAIN.fan_in_count == 50
+    assert preset("kwinner", winners=65).winners == 65
+
+
+@pytest.mark.parametrize("overrides, name", [
+    (dict(fan_in=0.0333), "fan_in"),
+    (dict(winners=41), "winners"),
+    (dict(epsilon=0.0), "epsilon"),
+    (dict(epsilon=1.5), "epsilon"),
+    (dict(active=61), "active"),
+    (dict(winner_rule="best"), "winner_rule"),
+    (dict(tie_break="first"), "tie_break"),
+])
+def test_config_rejects_bad_values_naming_the_parameter(overrides, name):
+    with pytest.raises(ConfigError, match=name):
+        SMALL.replace(**overrides)
+
+
+def test_mask_has_exactly_f_times_n_inputs_per_hidden_unit_and_weights_live_on_it():
+    net = init_network(SMALL, rng(1), dtype="float64")
+    assert np.all(net.mask.sum(axis=1) == 15)
+    assert np.all(net.w_xy[~net.mask] == 0) and np.all(net.w_yx[~net.mask.T] == 0)
+    on = net.w_xy[net.mask]
+    assert np.all((on >= 0) & (on < 1)) and np.all(net.w_yx[net.mask.T] < 1)
+    assert not np.allclose(net.w_xy, net.w_yx.T), "U1 and U2 must be independent draws"
+    assert abs(on.mean() - 0.5) < 5 * math.sqrt(1 / 12 / on.size)
+
+
+def test_mask_inputs_are_uniform():
+    net = init_network(SMALL.replace(n_hidden=400), rng(2))
+    counts = net.mask.sum(axis=0)
+    p = 15 / 60
+    assert np.all(np.abs(counts - 400 * p) < 5 * math.sqrt(400 * p * (1 - p)))
+
+
+def test_only_winners_existing_connections_change_and_winners_come_from_pre_update_weights():
+    net = init_network(SMALL, rng(3), dtype="float64")
+    xs = random_patterns(30, 60, 8, rng(4))
+    for x in xs:
+        before = copy.deepcopy(net)
+        expected = select_winners(hidden_drive(before, x), SMALL.winners, "random",
+                                  key=_learn_key(before))
+        winners = learn(net, x)
+        assert np.array_equal(winners, expected)
+        changed_rows = np.flatnonzero(np.any(net.w_xy != before.w_xy, axis=1))
+        changed_cols = np.flatnonzero(np.any(net.w_yx != before.w_yx, axis=0))
+        assert set(changed_rows) <= set(winners) and set(changed_cols) <= set(winners)
+        assert np.all(net.w_xy[~net.mask] == 0) and np.all(net.w_yx[~net.mask.T] == 0)
+        for u in winners:  # moved by eps toward x on the mask
+            cols = net.mask[u]
+            np.testing.assert_allclose(net.w_xy[u, cols], 0.7 * before.w_xy[u, cols] + 0.3 * x[cols],
+                                       rtol=0, atol=1e-15)
+            np.testing.assert_allclose(net.w_yx[cols, u], 0.7 * before.w_yx[cols, u] + 0.3 * x[cols],
+                                       rtol=0, atol=1e-15)
+
+
+def _learn_key(net):
+    from slotless.networks import PHASE_LEARN, step_key
+
+    return step_key(net.tie_seed, PHASE_LEARN, net.n_learned)
+
+
+def test_symmetry_identity_of_the_two_weight_matrices():
+    net = init_network(SMALL, rng(5), dtype="float64")
+    diff0 = net.w_xy - net.w_yx.T
+    for x in random_patterns(200, 60, 8, rng(6)):
+        learn(net, x)
+    factor = (0.7 ** net.wins)[:, None]
+    np.testing.assert_allclose(net.w_xy - net.w_yx.T, factor * diff0, rtol=0, atol=1e-12)
+    assert net.wins.sum() == 200 * 5
+
+
+def test_mhn_overwrites_the_winner_row_and_column_with_the_pattern():
+    cfg = MHN.replace(n_input=50, n_hidden=12, active=6)
+    net = init_network(cfg, rng(7))
+    for x in random_patterns(40, 50, 6, rng(8)):
+        (u,) = learn(net, x)
+        assert np.array_equal(net.w_xy[u], x.astype(net.dtype))
+        assert np.array_equal(net.w_yx[:, u], x.astype(net.dtype))
+        # the newest memory is retrieved exactly from its full pattern
+        assert np.array_equal(retrieve(net, x[None])[0], x)
+
+
+def test_retrieval_outputs_exactly_s_ones_and_never_changes_weights():
+    net = init_network(SMALL, rng(9))
+    for x in random_patterns(50, 60, 8, rng(10)):
+        learn(net, x)
+    w_xy, w_yx = net.w_xy.copy(), net.w_yx.copy()
+    out = retrieve(net, random_patterns(20, 60, 3, rng(11)))
+    assert out.dtype == np.uint8 and np.all(out.sum(axis=1) == 8)
+    assert np.array_equal(net.w_xy, w_xy) and np.array_equal(net.w_yx, w_yx)
+    # output is the sum of the winners' columns
+    winners = np.array([0, 3, 7])
+    np.testing.assert_allclose(output(net, winners), net.w_yx[:, winners].sum(axis=1), rtol=1e-6)
+
+
+def test_ties_keep_values_above_the_kth_and_fill_uniformly_from_the_tied():
+    drive = np.array([3.0, 3.0, 3.0, 1.0, 5.0, 3.0])
+    picks = np.zeros(6, int)
+    n = 3000
+    for key in range(n):
+        w = select_winners(drive, 2, "random", key=key)
+        assert 4 in w and len(w) == 2 and np.all(np.diff(w) > 0)
+        picks[w] += 1
+    tied = picks[[0, 1, 2, 5]]
+    assert tied.sum() == n and picks[3] == 0
+    sd = math.sqrt(n * 0.25 * 0.75)
+    assert np.all(np.abs(tied - n / 4) < 5 * sd), tied
+    assert list(select_winners(drive, 2, "lowest_index")) == [0, 4]
+    assert list(select_winners(drive, 4, "random", key=1)) == [0, 1, 2, 4, 5][:0] or len(
+        select_winners(drive, 4, "random", key=1)) == 4
+
+
+def test_random_winner_rule_ignores_the_drive_and_is_uniform():
+    cfg = SMALL.replace(winner_rule="random")
+    net = init_network(cfg, rng(12))
+    x = random_patterns(1, 60, 8, rng(13))[0]
+    for _ in range(800):
+        learn(net, x)  # the same pattern: top-k would keep choosing similar units
+    p = 5 / 40
+    sd = math.sqrt(800 * p * (1 - p))
+    assert np.all(np.abs(net.wins - 800 * p) < 5 * sd), net.wins
+
+
+def test_tie_break_random_spreads_mhn_overwrites_over_units():
+    # Fresh 1-winner networks with integer drives: with random ties each unit is overwritten
+    # about equally often; lowest_index would favour low indices.
+    cfg = MHN.replace(n_input=40, n_hidden=10, active=4)
+    wins = np.zeros(10)
+    for i in range(30):
+        net = init_network(cfg, rng(100 + i))
+        for x in random_patterns(60, 40, 4, rng(200 + i)):
+            learn(net, x)
+        wins += net.wins
+    total = wins.sum()
+    sd = math.sqrt(total * 0.1 * 0.9)
+    assert np.all(np.abs(wins - total / 10) < 5 * sd), wins
+
+
+def test_threshold_quickselect_equals_partition_whatever_the_carried_threshold():
+    from slotless.networks import _kth_largest_py as _kth_largest
+
+    gen = rng(20)
+    tau = np.full(1, -np.inf)
+    for trial in range(300):
+        n = int(gen.integers(5, 200))
+        k = int(gen.integers(2, n))
+        values = gen.integers(0, 6, n).astype(np.float32) if trial % 3 == 0 else gen.random(n).astype(np.float32)
+        if trial % 7 == 0:
+            tau[0] = gen.normal()  # a stale threshold from elsewhere
+        expected = np.partition(values, n - k)[n - k]
+        buf = np.empty_like(values)
+        assert _kth_largest(values.copy(), k, buf, tau) == expected
