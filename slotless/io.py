@@ -101,7 +101,8 @@ def cached_arrays(config: dict, compute: Callable[[], dict], directory: Path | N
     """Return ``(arrays, from_cache)`` for ``config``.
 
     ``compute()`` must return a dict of numpy arrays. With no cache directory
-    (``directory`` is None and ``SLOTLESS_CACHE`` unset) it simply computes.
+    (``directory`` is None and ``SLOTLESS_CACHE`` unset) it simply computes. A cache hit
+    prints one line naming the entry, so a chapter built from the cache says so.
     """
     directory = directory if directory is not None else cache_dir()
     if directory is None:
@@ -110,7 +111,10 @@ def cached_arrays(config: dict, compute: Callable[[], dict], directory: Path | N
     target = directory / f"{cache_key(config)}.npz"
     if target.exists():
         with np.load(target, allow_pickle=False) as stored:
-            return {name: stored[name] for name in stored.files}, True
+            arrays = {name: stored[name] for name in stored.files}
+        # Say so where the result is used: a page built from the cache states it.
+        print(f"(loaded from the result cache: {target.name}, keyed by this configuration and the slotless source)")
+        return arrays, True
     arrays = compute()
     import io as _io
 

@@ -42,7 +42,7 @@ def setup(quick: bool) -> None:
     sns.set_theme(context="notebook", style="whitegrid", font_scale=0.95)
     plt.rcParams.update({"figure.dpi": 110, "savefig.dpi": 110, "figure.figsize": (7.0, 4.0)})
     if quick:
-        print("Built at QUICK scale (CI): the numbers below come from small runs, not the paper's.")
+        print("Built at QUICK scale (CI): small runs, not the paper's scale.")
     else:
         print("Built at paper scale.")
 

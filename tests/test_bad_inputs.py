@@ -1,0 +1,53 @@
+"""Every row of tests/bad_inputs.md is a test: the bad input gets exactly the error
+written in the table, the CLI exits 2 with one line and leaves no result file."""
+
+import contextlib
+import io
+import re
+import shlex
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from slotless import metrics, models, networks, patterns, protocol, task, theory, training  # noqa: F401
+from slotless.checks import ConfigError
+from slotless.cli import main
+
+TABLE = Path(__file__).with_name("bad_inputs.md")
+ROW = re.compile(r"^\| `(?P<input>.+?)` \| `(?P<error>.+)` \|$")
+
+
+def _rows(section: str) -> list[tuple[str, str]]:
+    text = TABLE.read_text().split(f"## {section}", 1)[1].split("\n## ", 1)[0]
+    return [(m["input"], m["error"]) for m in map(ROW.match, text.splitlines()) if m]
+
+
+CLI_ROWS = _rows("Command line")
+API_ROWS = _rows("Python API")
+
+
+def test_table_has_rows_for_both_surfaces():
+    assert len(CLI_ROWS) >= 20 and len(API_ROWS) >= 10
+
+
+@pytest.mark.parametrize("arguments,error", CLI_ROWS, ids=[a for a, _ in CLI_ROWS])
+def test_cli_bad_input_gets_one_line_error_and_writes_nothing(arguments, error, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            status = main(shlex.split(arguments))
+        except SystemExit as exit_:  # argparse usage errors
+            status = exit_.code
+    assert status == 2
+    assert stderr.getvalue().strip().splitlines() == [error]
+    assert list(tmp_path.iterdir()) == [], "a failed run left a file behind"
+
+
+@pytest.mark.parametrize("call,error", API_ROWS, ids=[c for c, _ in API_ROWS])
+def test_api_bad_input_raises_config_error_naming_the_parameter(call, error):
+    rng = np.random.default_rng(0)
+    with pytest.raises(ConfigError) as raised:
+        eval(call, globals(), {"rng": rng, "np": np})
+    assert str(raised.value) == error
