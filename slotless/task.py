@@ -30,6 +30,7 @@ __all__ = [
     "draw_sequences",
     "encode",
     "sample_batch",
+    "redraw_excluded",
     "sequence_ids",
     "enumerate_sequences",
     "toy_two_letter_set",
@@ -120,6 +121,20 @@ def encode(seqs: Sequences, letters: int, dtype=torch.float32):
     return X, xq, y
 
 
+def redraw_excluded(seqs: Sequences, letters: int, context: int, rng, exclude) -> Sequences:
+    """Redraw, by rejection and in place, every sequence whose id is in the sorted array ``exclude``.
+
+    Used by the held-out split: training never sees an excluded sequence.
+    """
+    for _ in range(10_000):
+        bad = np.isin(sequence_ids(seqs, letters), exclude)
+        if not bad.any():
+            return seqs
+        new = draw_sequences(letters, context, int(bad.sum()), rng)
+        seqs.letters[bad], seqs.cases[bad], seqs.query[bad] = new.letters, new.cases, new.query
+    raise ConfigError("exclude removes (almost) every sequence; use a smaller held-out fraction")
+
+
 def sample_batch(letters: int, context: int, batch_size: int, rng: np.random.Generator,
                  exclude: np.ndarray | None = None, dtype=torch.float32) -> CaseBatch:
     """A fresh batch; sequences whose id is in the sorted array ``exclude`` are redrawn (rejection)."""
@@ -127,14 +142,7 @@ def sample_batch(letters: int, context: int, batch_size: int, rng: np.random.Gen
     B = check_int("batch_size", batch_size, 1)
     seqs = draw_sequences(L, C, B, rng)
     if exclude is not None and len(exclude):
-        for _ in range(10_000):
-            bad = np.isin(sequence_ids(seqs, L), exclude)
-            if not bad.any():
-                break
-            new = draw_sequences(L, C, int(bad.sum()), rng)
-            seqs.letters[bad], seqs.cases[bad], seqs.query[bad] = new.letters, new.cases, new.query
-        else:  # pragma: no cover - needs an absurd exclusion fraction
-            raise ConfigError("exclude removes (almost) every sequence; use a smaller held-out fraction")
+        seqs = redraw_excluded(seqs, L, C, rng, exclude)
     X, xq, y = encode(seqs, L, dtype)
     return CaseBatch(X, xq, y, seqs)
 

@@ -21,7 +21,7 @@ import torch
 from . import models as M
 from .checks import ConfigError, check_choice, check_float, check_int
 from .rng import trial_generator
-from .task import Sequences, check_task, draw_sequences, encode, heldout_split, sequence_ids
+from .task import Sequences, check_task, draw_sequences, encode, heldout_split, redraw_excluded
 
 __all__ = [
     "MODELS",
@@ -233,12 +233,7 @@ def _draw_stack(cfg_letters, context, batch_size, rngs, excludes) -> Sequences:
     for rng, ex in zip(rngs, excludes):
         s = draw_sequences(cfg_letters, context, batch_size, rng)
         if ex is not None:
-            for _ in range(10_000):
-                bad = np.isin(sequence_ids(s, cfg_letters), ex)
-                if not bad.any():
-                    break
-                new = draw_sequences(cfg_letters, context, int(bad.sum()), rng)
-                s.letters[bad], s.cases[bad], s.query[bad] = new.letters, new.cases, new.query
+            s = redraw_excluded(s, cfg_letters, context, rng, ex)
         seqs.append(s)
     return Sequences(np.stack([s.letters for s in seqs]), np.stack([s.cases for s in seqs]),
                      np.stack([s.query for s in seqs]))
