@@ -42,6 +42,7 @@ __all__ = [
     "evaluate",
     "result_arrays",
     "cached_sweep",
+    "cached_sweeps",
 ]
 
 MODELS = ("transformer", "mhn-fixed-wk", "mhn-wk", "qk-mhn", "hebbian", "mhn-exact-wk")
@@ -499,3 +500,27 @@ def cached_sweep(config: SweepConfig, seeds=10, batches: int = 5000, batch_size:
     key = {"kind": "case-sequence-sweep", "config": config.to_dict(), "seeds": seeds, "batches": batches,
            "batch_size": batch_size, "seed": seed}
     return cached_arrays(key, lambda: result_arrays(run_sweep(config, seeds, batches, batch_size, seed)), directory)
+
+
+def cached_sweeps(configs, seeds=10, batches: int = 5000, batch_size: int = 64, seed: int = 0,
+                  workers: int | None = None) -> list[tuple[dict, bool]]:
+    """:func:`cached_sweep` for several configs, spread over ``workers`` processes.
+
+    Sweeps are independent and each is deterministic given its config and seed, so the
+    result does not depend on which process ran it. ``workers`` defaults to the number of
+    cores (at most one per config); 1 runs them here, one after another. Returns a list of
+    ``(arrays, from_cache)`` in the order of ``configs``.
+    """
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    configs = list(configs)
+    workers = check_int("workers", workers if workers is not None else (os.cpu_count() or 1), 1)
+    workers = min(workers, max(len(configs), 1))
+    if workers == 1:
+        return [cached_sweep(c, seeds, batches, batch_size, seed) for c in configs]
+    # spawn, not fork: a forked torch process can deadlock on the parent's thread pool
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(cached_sweep, c, seeds, batches, batch_size, seed) for c in configs]
+        return [future.result() for future in futures]

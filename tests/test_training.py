@@ -106,3 +106,14 @@ def test_weight_diagnostics_on_an_ideal_solution():
     cov = TR.key_covariance(W_K, L)
     assert d["keycov_upper_lower_diag_mean"] == pytest.approx(np.mean(np.diag(Q.T @ Q)))
     assert cov.shape == (2 * L, 2 * L)
+
+
+def test_sweeps_in_worker_processes_equal_sweeps_run_here():
+    configs = [TR.resolve_config(m, letters=2, context=2, hidden=4, key_dim=8) for m in ("transformer", "qk-mhn")]
+    here = TR.cached_sweeps(configs, seeds=2, batches=30, batch_size=8, seed=3, workers=1)
+    spread = TR.cached_sweeps(configs, seeds=2, batches=30, batch_size=8, seed=3, workers=2)
+    for (a, _), (b, _) in zip(here, spread):
+        assert a.keys() == b.keys()
+        for name in a:
+            if name != "seconds":
+                np.testing.assert_array_equal(a[name], b[name], err_msg=name)
