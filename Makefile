@@ -68,4 +68,4 @@ bench: $(STAMP)
 	$(PY) benchmarks/run.py --out benchmarks/results.json
 
 clean:
-	rm -rf _build .cache .pytest_cache tests/artifacts
+	rm -rf _build .cache .pytest_cache tests/artifacts slotless/__pycache__/numba-*

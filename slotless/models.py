@@ -22,6 +22,7 @@ import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import numba as nb
 import numpy as np
 import torch
 
@@ -190,10 +191,11 @@ def torch_generators(seed: int, seeds, stream: str) -> list[torch.Generator]:
 
 def _lin(W, x):
     """``W x`` for every vector in ``x``: ``W (..., n, m)``, ``x (..., B, m)`` or ``(..., B, C, m)``."""
-    Wt = W.mT
-    for _ in range(x.ndim - W.ndim):
-        Wt = Wt.unsqueeze(-3)
-    return x @ Wt
+    if W.ndim == 2:
+        return x @ W.mT
+    # one (rows, m) @ (m, n) product per seed: broadcasting W over B would run B*C tiny products
+    flat = x.reshape(*W.shape[:-2], -1, x.shape[-1])
+    return (flat @ W.mT).reshape(*x.shape[:-1], W.shape[-2])
 
 
 def _outer_sum(u, v):
@@ -208,7 +210,14 @@ def _rowdot(A, v):
 
 def _vecmat(v, A):
     """``v_b^T A_b`` per batch item: ``v (..., B, n)``, ``A (..., B, n, m)`` -> ``(..., B, m)``."""
-    return (v.unsqueeze(-2) @ A).squeeze(-2)
+    # multiply-and-sum, not a batched (1, n) @ (n, m) product: far faster for tiny n and m
+    return (v.unsqueeze(-1) * A).sum(-2)
+
+
+def _softmax(logits):
+    """Softmax over the last dim; several times faster than ``torch.softmax`` for the tiny last dims here."""
+    e = (logits - logits.amax(-1, keepdim=True)).exp()
+    return e / e.sum(-1, keepdim=True)
 
 
 def _stack_draw(generators, fn) -> torch.Tensor:
@@ -262,7 +271,7 @@ def transformer_forward(params: SlowWeights, X, xq, gamma: float) -> Transformer
     q = _lin(W_Q, xq)
     K = _lin(W_K, X)
     V = _lin(W_V, X)
-    a = torch.softmax(gamma * _rowdot(K, q), dim=-1)
+    a = _softmax(gamma * _rowdot(K, q))
     y_hat = _vecmat(a, V)
     x_tilde = _vecmat(a, X)
     return TransformerForward(q, K, V, a, y_hat, x_tilde)
@@ -289,7 +298,7 @@ def transformer_grads(params: SlowWeights, X, xq, y, gamma: float, mimic_referen
     out = transformer_forward(params, X, xq, gamma)
     e = out.y_hat - y
     if mimic_reference_grad:
-        a = torch.softmax(_rowdot(out.K, out.q), dim=-1)
+        a = _softmax(_rowdot(out.K, out.q))
         y_mix = _vecmat(a, out.V)
         x_tilde = _vecmat(a, X)
         scale = 1.0
@@ -322,18 +331,61 @@ def exact_onehot_wk_grad(q, x_tilde, W_V, e, y_hat, gamma: float) -> torch.Tenso
 class FastWeights:
     """Per-sequence fast weights of the 1-winner MHN (spec §5.4), after storage.
 
-    ``W_hi: (..., B, n_h, d_k)`` stored keys; ``W_oh: (..., B, 2, n_h)`` stored values;
-    ``W_reinst: (..., B, n_h, 3L)`` stored items; ``recruited: (..., B, n_h)`` bool;
-    ``winners: (..., B, C)`` long (unit chosen at each context step);
+    ``W_oh: (..., B, 2, n_h)`` stored values; ``W_reinst: (..., B, n_h, 3L)`` stored items;
+    ``recruited: (..., B, n_h)`` bool; ``winners: (..., B, C)`` long (unit chosen at each context step);
     ``collided: (..., B)`` bool (an item was overwritten in this sequence).
+
+    The stored keys ``W_hi: (..., B, n_h, d_k)`` are held in factored form: a recruited unit's key row
+    is ``k = W_K x`` for the item ``x`` it holds, and that item is its ``W_reinst`` row, so
+    ``W_hi[u] = key_map W_reinst[u]`` with ``key_map: (..., d_k, 3L)`` the (detached) W_K used at
+    storage. An unrecruited unit keeps its initial row ``W_hi0[u]`` (``W_hi0: (..., B, n_h, d_k)``,
+    or None for all-zero rows). The dense :attr:`W_hi` is built on request; the training step never
+    builds it (:func:`_key_drives`, :func:`_key_readout`), which makes it several times faster.
     """
 
-    W_hi: torch.Tensor
+    key_map: torch.Tensor
+    W_hi0: torch.Tensor | None
     W_oh: torch.Tensor
     W_reinst: torch.Tensor
     recruited: torch.Tensor
     winners: torch.Tensor
     collided: torch.Tensor
+
+    def select(self, rows) -> "FastWeights":
+        """The fast weights of some sequences of each seed: ``rows`` holds one index tensor per seed, all
+        of one length n; returns fast weights with leading dims ``(S, n)`` (the key map, one per seed, is kept)."""
+        def pick(t):
+            return None if t is None else torch.stack([t[s, r] for s, r in enumerate(rows)])
+
+        return FastWeights(self.key_map, pick(self.W_hi0), pick(self.W_oh), pick(self.W_reinst),
+                           pick(self.recruited), pick(self.winners), pick(self.collided))
+
+    @property
+    def W_hi(self) -> torch.Tensor:
+        """The stored keys as a dense tensor ``(..., B, n_h, d_k)``."""
+        keys = _lin(self.key_map, self.W_reinst)
+        return torch.where(self.recruited.unsqueeze(-1), keys, 0.0 if self.W_hi0 is None else self.W_hi0)
+
+
+def _key_drives(fast: FastWeights, vec) -> torch.Tensor:
+    """``W_hi vec`` per unit, ``(..., B, n_h)``, for ``vec: (..., B, d_k)``, without building W_hi.
+
+    A recruited unit's drive is ``x . (key_map^T vec)`` for its item ``x``; an unrecruited unit's is
+    ``W_hi0[u] . vec``.
+    """
+    projected = _lin(fast.key_map.mT, vec)  # (..., B, 3L)
+    from_items = _rowdot(fast.W_reinst, projected)
+    initial = 0.0 if fast.W_hi0 is None else _rowdot(fast.W_hi0, vec)
+    return torch.where(fast.recruited, from_items, initial)
+
+
+def _key_readout(fast: FastWeights, g) -> torch.Tensor:
+    """``W_hi^T g = sum_u g_u W_hi[u]``, ``(..., B, d_k)``, for unit signals ``g: (..., B, n_h)``."""
+    held = fast.recruited.to(g.dtype)
+    out = _lin(fast.key_map, _vecmat(g * held, fast.W_reinst))
+    if fast.W_hi0 is not None:
+        out = out + _vecmat(g * (1 - held), fast.W_hi0)
+    return out
 
 
 def item_projections(config: MHNConfig, dtype=None) -> torch.Tensor | None:
@@ -350,7 +402,7 @@ def draw_fast_init(config: MHNConfig, batch_size: int, generators, dtype=None):
     """Fresh fast-weight initial values and tie-break noise for one batch of every seed.
 
     Returns ``(W_hi0, W_oh0, W_reinst0, tie_noise)`` with leading dims ``(S, B)``:
-    W_hi0 ~ U(0, 0.5) (zeros with projections), W_oh0 ~ U(0, 1), W_reinst0 ~ U(0, 1),
+    W_hi0 ~ U(0, 0.5) (None, meaning zeros, with projections), W_oh0 ~ U(0, 1), W_reinst0 ~ U(0, 1),
     ``tie_noise: (S, B, C, n_h)`` ~ U(0, 1) used to break ties among maximal drives at random.
     Each seed draws from its own generator, in one call.
     """
@@ -359,17 +411,60 @@ def draw_fast_init(config: MHNConfig, batch_size: int, generators, dtype=None):
     n_hi = 0 if config.input_projections else nh * dk
     sizes = [n_hi, 2 * nh, nh * d, C * nh]
     total = sum(sizes)
-    raw = _stack_draw(generators, lambda g: torch.rand(B, total, generator=g)).to(_dtype(dtype))
-    S = raw.shape[0]
+    S = len(generators)
+    raw = torch.empty(S, B, total)
+    for row, g in zip(raw, generators):  # straight into place: no per-seed copies to stack
+        torch.rand(B, total, generator=g, out=row)
+    raw = raw.to(_dtype(dtype))
     parts = torch.split(raw, sizes, dim=-1)
-    if config.input_projections:
-        W_hi0 = torch.zeros(S, B, nh, dk, dtype=raw.dtype)
-    else:
-        W_hi0 = 0.5 * parts[0].reshape(S, B, nh, dk)
+    W_hi0 = None if config.input_projections else 0.5 * parts[0].reshape(S, B, nh, dk)
     W_oh0 = parts[1].reshape(S, B, 2, nh)
     W_reinst0 = parts[2].reshape(S, B, nh, d)
     tie_noise = parts[3].reshape(S, B, C, nh)
     return W_hi0, W_oh0, W_reinst0, tie_noise
+
+
+@nb.njit(cache=True)
+def _store_sequences(gram, unheld_drive, held_proj, tie_noise, X, V, W_reinst0, W_oh0,
+                     winners, collided, W_reinst, W_oh):  # pragma: no cover - compiled
+    """The 1-winner storage loop of :func:`mhn_store`, one sequence at a time (arrays ``(S, B, ...)``).
+
+    Drives at step t: a unit holding item j gets ``gram[j, t] + held_proj[t, u]``, a free unit
+    ``unheld_drive[t, u]``. Among the maximal drives the largest ``1 + tie_noise`` wins (the first such
+    unit if several are equal). Fills ``winners (S, B, C)``, ``collided (S, B)``, and the assembled
+    ``W_reinst (S, B, n_h, 3L)`` and ``W_oh (S, B, 2, n_h)``.
+    """
+    S, B, C, nh = unheld_drive.shape
+    holder = np.empty(nh, np.int64)
+    drive = np.empty(nh, gram.dtype)
+    one = gram.dtype.type(1.0)
+    for s in range(S):
+        for b in range(B):
+            holder[:] = -1
+            hit = False
+            for t in range(C):
+                top = -np.inf
+                for u in range(nh):
+                    j = holder[u]
+                    drive[u] = gram[s, b, j, t] + held_proj[s, b, t, u] if j >= 0 else unheld_drive[s, b, t, u]
+                    if drive[u] > top:
+                        top = drive[u]
+                best, best_score = 0, -one  # all drives NaN: unit 0, as torch's argmax of zeros
+                for u in range(nh):
+                    if drive[u] >= top and one + tie_noise[s, b, t, u] > best_score:
+                        best, best_score = u, one + tie_noise[s, b, t, u]
+                hit = hit or holder[best] >= 0
+                holder[best] = t
+                winners[s, b, t] = best
+            collided[s, b] = hit
+            for u in range(nh):
+                j = holder[u]
+                if j >= 0:
+                    W_reinst[s, b, u, :] = X[s, b, j, :]
+                    W_oh[s, b, :, u] = V[s, b, j, :]
+                else:
+                    W_reinst[s, b, u, :] = W_reinst0[s, b, u, :]
+                    W_oh[s, b, :, u] = W_oh0[s, b, :, u]
 
 
 def mhn_store(config: MHNConfig, W_K, W_V, X, W_hi0, W_oh0, W_reinst0, tie_noise, W_items=None) -> FastWeights:
@@ -381,40 +476,39 @@ def mhn_store(config: MHNConfig, W_K, W_V, X, W_hi0, W_oh0, W_reinst0, tie_noise
 
     Implementation: a unit's row of W_hi is either its initial row or the key of the item it holds,
     so the drives are read from the key Gram matrix and ``K W_hi0^T``; the fast weights are assembled
-    once at the end. Shapes: ``W_K (..., d_k, 3L)``, ``W_V (..., 2, 3L)``, ``X (..., B, C, 3L)``;
-    initial fast weights as from :func:`draw_fast_init`; ``W_items (n_h, 3L)`` or None. Returns new
-    tensors (inputs are not modified; nothing returned is a view of ``X``).
+    once at the end, with W_hi in the factored form of :class:`FastWeights`. Shapes: ``W_K (..., d_k, 3L)``,
+    ``W_V (..., 2, 3L)``, ``X (..., B, C, 3L)``; initial fast weights as from :func:`draw_fast_init`
+    (``W_hi0`` None means zeros); ``W_items (n_h, 3L)`` or None. Returns new tensors (inputs are not
+    modified; nothing returned is a view of ``X``).
     """
     X = X.detach()
-    K = _lin(W_K.detach(), X)  # (..., B, C, d_k)
+    W_K = W_K.detach().clone()  # the key map of this storage, kept in the fast weights
+    K = _lin(W_K, X)  # (..., B, C, d_k)
     V = _lin(W_V.detach(), X)  # (..., B, C, 2)
-    C = X.shape[-2]
-    nh = W_hi0.shape[-2]
+    B, C, d = X.shape[-3:]
+    # leading (seed) dims: X and the initial fast weights broadcast against each other
+    lead = torch.broadcast_shapes(X.shape[:-3], W_oh0.shape[:-3], W_reinst0.shape[:-3], tie_noise.shape[:-3])
+    nh = W_oh0.shape[-1]
     gram = K @ K.mT  # (..., B, C, C): k_j . k_t
-    init_drive = K @ W_hi0.mT  # (..., B, C, n_h): W_hi0[u] . k_t
-    if W_items is not None:
-        init_proj = X @ W_items.to(X.dtype).mT  # (..., B, C, n_h)
-    holder = torch.full(W_hi0.shape[:-1], -1, dtype=torch.long)  # item index held by each unit
-    collided = torch.zeros(W_hi0.shape[:-2], dtype=torch.bool)
-    winners = []
-    for t in range(C):
-        held = holder >= 0
-        from_items = torch.gather(gram[..., :, t], -1, holder.clamp(min=0))  # (..., B, n_h)
-        drive = torch.where(held, from_items, init_drive[..., t, :])
-        if W_items is not None:
-            drive = drive + init_proj[..., t, :]
-        top = drive.max(dim=-1, keepdim=True).values
-        score = torch.where(drive >= top, 1.0 + tie_noise[..., t, :].to(drive.dtype), torch.zeros_like(drive))
-        j = score.argmax(dim=-1, keepdim=True)
-        collided = collided | torch.gather(held, -1, j).squeeze(-1)
-        holder = holder.scatter(-1, j, t)
-        winners.append(j.squeeze(-1))
-    held = (holder >= 0).unsqueeze(-1)
-    idx = holder.clamp(min=0).unsqueeze(-1)
-    W_hi = torch.where(held, torch.gather(K, -2, idx.expand(*idx.shape[:-1], K.shape[-1])), W_hi0)
-    W_reinst = torch.where(held, torch.gather(X, -2, idx.expand(*idx.shape[:-1], X.shape[-1])), W_reinst0)
-    W_oh = torch.where(held, torch.gather(V, -2, idx.expand(*idx.shape[:-1], V.shape[-1])), W_oh0.mT).mT
-    return FastWeights(W_hi, W_oh.contiguous(), W_reinst, holder >= 0, torch.stack(winners, -1), collided)
+    zeros = torch.zeros(X.shape[:-1] + (nh,), dtype=X.dtype)
+    init_drive = zeros if W_hi0 is None else K @ W_hi0.to(X.dtype).mT  # (..., B, C, n_h): W_hi0[u] . k_t
+    held_proj = zeros if W_items is None else X @ W_items.to(X.dtype).mT  # (..., B, C, n_h): W_items[u] . x_t
+    unheld_drive = init_drive if W_items is None else init_drive + held_proj
+    winners = torch.empty(lead + (B, C), dtype=torch.long)
+    collided = torch.empty(lead + (B,), dtype=torch.bool)
+    W_reinst = torch.empty(lead + (B, nh, d), dtype=X.dtype)
+    W_oh = torch.empty(lead + (B, 2, nh), dtype=X.dtype)
+
+    def arr(t, own=3):  # contiguous (S, B, ...) numpy array of a tensor with `own` non-seed dims
+        tail = t.shape[t.ndim - own:]
+        return np.ascontiguousarray(t.expand(lead + tail).reshape((-1,) + tail).numpy())  # outputs: views
+
+    _store_sequences(arr(gram), arr(unheld_drive), arr(held_proj), arr(tie_noise.to(X.dtype)), arr(X), arr(V),
+                     arr(W_reinst0.to(X.dtype)), arr(W_oh0.to(X.dtype)), arr(winners, 2), arr(collided, 1),
+                     arr(W_reinst), arr(W_oh))
+    recruited = torch.zeros(lead + (B, nh), dtype=torch.bool).scatter_(-1, winners, True)
+    W_hi0 = None if W_hi0 is None else W_hi0.to(X.dtype)
+    return FastWeights(W_K, W_hi0, W_oh, W_reinst, recruited, winners, collided)
 
 
 @dataclass
@@ -430,10 +524,10 @@ class MHNQuery:
 
 
 def _unit_softmax(fast: FastWeights, vec, beta: float, mask_unrecruited: bool):
-    logits = beta * _rowdot(fast.W_hi, vec)
+    logits = beta * _key_drives(fast, vec)
     if mask_unrecruited:
         logits = logits.masked_fill(~fast.recruited, float("-inf"))
-    return torch.softmax(logits, dim=-1)
+    return _softmax(logits)
 
 
 def mhn_query(config: MHNConfig, W_Q, fast: FastWeights, xq) -> MHNQuery:
@@ -474,7 +568,7 @@ def mhn_local_grads(config: MHNConfig, slow: SlowWeights, fast: FastWeights, xq,
     e = _lin(slow.W_V, query.x_tilde) - y
     u = _rowdot(fast.W_reinst, e @ slow.W_V)
     g_q = config.beta * _jvp_softmax(query.a, u)
-    hg = _vecmat(g_q, fast.W_hi)
+    hg = _key_readout(fast, g_q)
     dW_Q = 2 * _outer_sum(hg, xq)
     e_v = e if config.wv_mode == "via_reinstatement" else query.y_hat - y
     dW_V = 2 * _outer_sum(e_v, query.x_tilde)
@@ -506,7 +600,7 @@ def wk_rule_gradient(rule: str, config: MHNConfig, slow: SlowWeights, fast: Fast
         aK = _unit_softmax(fast, k_t, config.beta, config.mask_unrecruited)
         yK = _rowdot(fast.W_oh, aK)
         u = _vecmat(yK - y, fast.W_oh)
-        hg = _vecmat(_jvp_softmax(aK, u), fast.W_hi)
+        hg = _key_readout(fast, _jvp_softmax(aK, u))
         return 2 * config.beta * _outer_sum(hg, query.x_tilde)
     Wq = slow.W_Q if W_Q_new is None else W_Q_new
     if rule in ("qk_align", "hebbian"):

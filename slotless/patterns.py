@@ -137,6 +137,29 @@ def _cue_rows(seed, targets, m):
 
 
 @nb.njit(cache=True)
+def _merge_new_ones(row, kept, out):
+    """``out`` = ``row`` sorted, where ``row[:kept]`` is already ascending and the rest is not.
+
+    Sorts the few new entries in place (insertion sort) and merges: no allocation per tree node.
+    """
+    for i in range(kept + 1, row.shape[0]):
+        v = row[i]
+        j = i - 1
+        while j >= kept and row[j] > v:
+            row[j + 1] = row[j]
+            j -= 1
+        row[j + 1] = v
+    i, j = 0, kept
+    for k in range(row.shape[0]):
+        if j >= row.shape[0] or (i < kept and row[i] < row[j]):
+            out[k] = row[i]
+            i += 1
+        else:
+            out[k] = row[j]
+            j += 1
+
+
+@nb.njit(cache=True)
 def _grow_tree(seed, n_nodes, n, s, b):
     """Nested CRP tree (spec §3). Returns (act (n_nodes, s), parent, depth, leaves)."""
     state = _new_state(seed)
@@ -205,7 +228,7 @@ def _grow_tree(seed, n_nodes, n, s, b):
                         added += 1
                 for j in range(s - b, s):
                     chosen[row[j]] = False
-                act[new] = np.sort(row)
+                _merge_new_ones(row, s - b, act[new])
             else:
                 act[new] = act[cur]
             for j in range(s):

@@ -541,7 +541,15 @@ def compile_kernels(dtypes=("float32", "float64")) -> None:
     Call it once before starting several processes that use the engine (``make test``
     does), so they load the cache instead of compiling concurrently.
     """
+    from . import models, task  # Part II's storage kernel (imports torch, so only here)
+
     network = NetworkConfig(20, 10, 4, 0.5, 2, 0.5)
     for dtype in dtypes:
         run_trials(network, ProtocolConfig(5, 5, 5), 1, 0, dtype=dtype)
         run_trials(network, ProtocolConfig(5, 5, 5, data="tree", flips=1), 1, 0, dtype=dtype)
+        config = models.MHNConfig(letters=2, context=2, hidden=4)
+        generators = models.torch_generators(0, 1, "compile")
+        slow = models.init_mhn(config, generators, dtype)
+        X = task.encode(task.draw_sequences(2, 2, 1, np.random.default_rng(0)), 2, models._dtype(dtype))[0]
+        init = models.draw_fast_init(config, 1, generators, dtype)
+        models.mhn_store(config, slow.W_K, slow.W_V, X, *init, W_items=models.item_projections(config, dtype))

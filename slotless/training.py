@@ -41,6 +41,7 @@ __all__ = [
     "weight_diagnostics",
     "evaluate",
     "result_arrays",
+    "first_seeds",
     "cached_sweep",
     "cached_sweeps",
 ]
@@ -67,6 +68,8 @@ class SweepConfig:
     ``wk_rule`` overrides the model's W_K rule (MHN models only; e.g. ``"exact_reinstatement"``).
     ``heldout_fraction > 0`` excludes that fraction of all sequences from training (per seed) and
     reports accuracy on them; ``eval_context`` (> context) reports accuracy at a longer context.
+    ``track_cosines`` records the cosine diagnostics on batches 0, ``cosine_every``, 2 ``cosine_every``, ...
+    (they never change training, and cost about half a training step each).
     """
 
     model: str
@@ -88,6 +91,7 @@ class SweepConfig:
     eval_context: int | None = None
     eval_size: int = 1024
     track_cosines: bool = False
+    cosine_every: int = 1
     dtype: str = "float32"
 
     @property
@@ -161,6 +165,7 @@ def _validate(cfg: SweepConfig) -> None:
     check_int("final_window", cfg.final_window, 1)
     check_float("heldout_fraction", cfg.heldout_fraction, 0.0, 0.9)
     check_int("eval_size", cfg.eval_size, 1)
+    check_int("cosine_every", cfg.cosine_every, 1)
     check_choice("dtype", cfg.dtype, ("float32", "float64"))
     if cfg.eval_context is not None:
         check_int("eval_context", cfg.eval_context, cfg.context + 1, cfg.letters)
@@ -182,8 +187,9 @@ class SweepResult:
     ``context_accuracy``: ``(S,)`` or None; ``weights``: final slow weights as numpy
     ``{"W_Q": (S, d_k, 3L), "W_K": ..., "W_V": (S, 2, 3L)}``; ``cosines``: rule -> ``(S, batches)``
     cosine of that rule's W_K gradient with the true (slot-based transformer, gamma = beta) W_K gradient
-    on the same batch, if tracked; ``cosines_mhn``: the same against the exact gradient of the MHN's own
-    QV loss through its stored keys (rule ``exact_reinstatement``).
+    on the same batch, if tracked (NaN on the batches between every ``cosine_every``-th); ``cosines_mhn``:
+    the same against the exact gradient of the MHN's own QV loss through its stored keys (rule
+    ``exact_reinstatement``).
     """
 
     config: SweepConfig
@@ -222,11 +228,15 @@ def batches_to_threshold(accuracy: np.ndarray, threshold: float = 0.99, window: 
 
 
 def binned(curve: np.ndarray, bin_size: int) -> np.ndarray:
-    """Means over consecutive bins of ``bin_size`` batches along the last axis (a last partial bin included)."""
+    """Means over consecutive bins of ``bin_size`` batches along the last axis (a last partial bin included).
+
+    NaN entries (batches without a measurement) are left out of a bin's mean.
+    """
     curve = np.asarray(curve, dtype=np.float64)
     n = curve.shape[-1]
     edges = list(range(0, n, bin_size)) + [n]
-    return np.stack([curve[..., a:b].mean(-1) for a, b in zip(edges[:-1], edges[1:])], axis=-1)
+    bins = [curve[..., a:b] for a, b in zip(edges[:-1], edges[1:])]
+    return np.stack([np.nanmean(c, -1) if np.isnan(c).any() else c.mean(-1) for c in bins], axis=-1)
 
 
 def _draw_stack(cfg_letters, context, batch_size, rngs, excludes) -> Sequences:
@@ -324,8 +334,8 @@ def _run(cfg: SweepConfig, seed_list, batches, batch_size, seed, progress) -> Sw
     acc = torch.zeros(batches, S, dtype=torch.float64)
     loss = torch.zeros(batches, S, dtype=torch.float64)
     coll = torch.zeros(batches, S, dtype=torch.float64)
-    cos = {r: torch.zeros(batches, S, dtype=torch.float64) for r in extra}
-    cos_mhn = {r: torch.zeros(batches, S, dtype=torch.float64) for r in extra}
+    cos = {r: torch.full((batches, S), float("nan"), dtype=torch.float64) for r in extra}
+    cos_mhn = {r: torch.full((batches, S), float("nan"), dtype=torch.float64) for r in extra}
     iterator = range(batches)
     if progress:
         from tqdm.auto import tqdm
@@ -337,8 +347,6 @@ def _run(cfg: SweepConfig, seed_list, batches, batch_size, seed, progress) -> Sw
             n_chunk = min(chunk, batches - b)
             if splits is None:  # one draw per seed per chunk; same numbers as batch-by-batch draws
                 seqs_chunk = _draw_stack(L, C, n_chunk * batch_size, task_rngs, excludes)
-            if not cfg.is_transformer:
-                inits = M.draw_fast_init(mc, n_chunk * batch_size, fast_gens, dt)
         rows = slice((b % chunk) * batch_size, (b % chunk + 1) * batch_size)
         if splits is None:
             seqs = Sequences(seqs_chunk.letters[:, rows], seqs_chunk.cases[:, rows], seqs_chunk.query[:, rows])
@@ -352,11 +360,13 @@ def _run(cfg: SweepConfig, seed_list, batches, batch_size, seed, progress) -> Sw
             loss[b] = ((out.y_hat - y) ** 2).sum((-2, -1)).double() / batch_size
             weights = M.SlowWeights(*(w - cfg.lr * g for w, g in zip(weights, grads)))
             continue
-        init = [t[:, rows] for t in inits]
+        # per batch (torch's generators fill sequentially, so chunking would give the same numbers, only slower)
+        init = M.draw_fast_init(mc, batch_size, fast_gens, dt)
         fast = M.mhn_store(mc, weights.W_K, weights.W_V, X, *init, W_items=W_items)
-        if extra:
+        tracked = extra if b % cfg.cosine_every == 0 else ()
+        if tracked:
             true_wk = M.transformer_grads(weights, X, xq, y, mc.beta)[0].W_K  # diagnostic only (uses slots)
-        new, info = M.mhn_update(mc, weights, fast, xq, y, cfg.lr, cfg.key_lr, extra_rules=extra)
+        new, info = M.mhn_update(mc, weights, fast, xq, y, cfg.lr, cfg.key_lr, extra_rules=tracked)
         q = info["query"]
         acc[b] = (q.y_hat.argmax(-1) == target).double().mean(-1)
         if mc.wk_rule == "fixed":
@@ -364,7 +374,7 @@ def _run(cfg: SweepConfig, seed_list, batches, batch_size, seed, progress) -> Sw
         else:
             loss[b] = ((q.y_hat - y) ** 2).sum((-2, -1)).double() / batch_size
         coll[b] = fast.collided.double().mean(-1)
-        for r in extra:
+        for r in tracked:
             cos[r][b] = M.cosine(info[f"wk_grad/{r}"], true_wk).double()
             cos_mhn[r][b] = M.cosine(info[f"wk_grad/{r}"], info["wk_grad/exact_reinstatement"]).double()
         weights = new
@@ -488,6 +498,19 @@ def result_arrays(result: SweepResult) -> dict:
     return out
 
 
+def first_seeds(arrays: dict, n: int) -> dict:
+    """The arrays of :func:`result_arrays` restricted to the first ``n`` seeds (``seconds`` kept as is).
+
+    Seed ``s`` trains on its own generators, so the first ``n`` seeds of a larger sweep are the sweep
+    of ``n`` seeds (up to float rounding of the batched products).
+    """
+    n = check_int("n", n, 1)
+    available = len(arrays["final_accuracy"])
+    if n > available:
+        raise ConfigError(f"n={n} is more than the {available} seeds of this sweep")
+    return {k: (v if k == "seconds" else v[:n]) for k, v in arrays.items()}
+
+
 def cached_sweep(config: SweepConfig, seeds=10, batches: int = 5000, batch_size: int = 64, seed: int = 0,
                  directory=None) -> tuple[dict, bool]:
     """:func:`run_sweep` through the keyed cache of :mod:`slotless.io` (active when ``SLOTLESS_CACHE`` is set).
@@ -506,8 +529,9 @@ def cached_sweeps(configs, seeds=10, batches: int = 5000, batch_size: int = 64, 
                   workers: int | None = None) -> list[tuple[dict, bool]]:
     """:func:`cached_sweep` for several configs, spread over ``workers`` processes.
 
-    Sweeps are independent and each is deterministic given its config and seed, so the
-    result does not depend on which process ran it. ``workers`` defaults to the number of
+    ``seeds`` is a number of seeds (seeds ``0 .. n-1``) for every config, or a list with one such
+    number per config. Sweeps are independent and each is deterministic given its config and seed,
+    so the result does not depend on which process ran it. ``workers`` defaults to the number of
     cores (at most one per config); 1 runs them here, one after another. Returns a list of
     ``(arrays, from_cache)`` in the order of ``configs``.
     """
@@ -516,11 +540,24 @@ def cached_sweeps(configs, seeds=10, batches: int = 5000, batch_size: int = 64, 
     from concurrent.futures import ProcessPoolExecutor
 
     configs = list(configs)
+    if isinstance(seeds, (int, np.integer)):
+        counts = [check_int("seeds", seeds, 1)] * len(configs)
+    else:
+        counts = [check_int("seeds", n, 1) for n in seeds]
+        if len(counts) != len(configs):
+            raise ConfigError(f"seeds has {len(counts)} entries for {len(configs)} configs: give one per config")
     workers = check_int("workers", workers if workers is not None else (os.cpu_count() or 1), 1)
     workers = min(workers, max(len(configs), 1))
     if workers == 1:
-        return [cached_sweep(c, seeds, batches, batch_size, seed) for c in configs]
+        return [cached_sweep(c, n, batches, batch_size, seed) for c, n in zip(configs, counts)]
+
+    def cost(i):  # rough relative CPU time, from timings of the paper-scale sweeps
+        c = configs[i]
+        return counts[i] * (0.4 if c.is_transformer else 1.0) * (1 + 0.6 * c.track_cosines / c.cosine_every)
+
+    # longest first, so that the workers finish at about the same time
+    order = sorted(range(len(configs)), key=cost, reverse=True)
     # spawn, not fork: a forked torch process can deadlock on the parent's thread pool
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(cached_sweep, c, seeds, batches, batch_size, seed) for c in configs]
-        return [future.result() for future in futures]
+        futures = {i: pool.submit(cached_sweep, configs[i], counts[i], batches, batch_size, seed) for i in order}
+        return [futures[i].result() for i in range(len(configs))]

@@ -157,7 +157,7 @@ def test_second_moment_form_and_second_reinstatement_give_the_wk_gradient_for_di
     assert n >= 5
     idx = [torch.nonzero(o).squeeze(-1)[:n] for o in ok]
     pick = lambda t: torch.stack([t[s, i] for s, i in enumerate(idx)])
-    fast = M.FastWeights(*(pick(getattr(fast, f)) for f in M.FastWeights.__dataclass_fields__))
+    fast = fast.select(idx)
     Xd, xqd, yd = pick(X), pick(xq), pick(y)
     g_loc, qry = M.mhn_local_grads(cfg, slow, fast, xqd, yd)
     second = M.wk_rule_gradient("exact_reinstatement", cfg, slow, fast, xqd, yd, qry, g_loc)

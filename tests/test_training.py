@@ -110,10 +110,43 @@ def test_weight_diagnostics_on_an_ideal_solution():
 
 def test_sweeps_in_worker_processes_equal_sweeps_run_here():
     configs = [TR.resolve_config(m, letters=2, context=2, hidden=4, key_dim=8) for m in ("transformer", "qk-mhn")]
-    here = TR.cached_sweeps(configs, seeds=2, batches=30, batch_size=8, seed=3, workers=1)
-    spread = TR.cached_sweeps(configs, seeds=2, batches=30, batch_size=8, seed=3, workers=2)
+    here = TR.cached_sweeps(configs, seeds=[2, 3], batches=30, batch_size=8, seed=3, workers=1)
+    spread = TR.cached_sweeps(configs, seeds=[2, 3], batches=30, batch_size=8, seed=3, workers=2)
+    assert [a["final_accuracy"].shape for a, _ in here] == [(2,), (3,)], "results come back in config order"
     for (a, _), (b, _) in zip(here, spread):
         assert a.keys() == b.keys()
         for name in a:
             if name != "seconds":
                 np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+def test_sweeps_need_one_seed_count_per_config():
+    configs = [TR.resolve_config("transformer", letters=2, context=2)] * 2
+    with pytest.raises(ConfigError, match="seeds has 1 entries for 2 configs"):
+        TR.cached_sweeps(configs, seeds=[2], batches=1, workers=1)
+
+
+def test_first_seeds_of_a_larger_sweep_are_the_smaller_sweep():
+    cfg = TR.resolve_config("qk-mhn", letters=2, context=2, hidden=4, key_dim=8, track_cosines=True)
+    big = TR.result_arrays(TR.run_sweep(cfg, 5, 40, 8, seed=1))
+    small = TR.result_arrays(TR.run_sweep(cfg, 2, 40, 8, seed=1))
+    cut = TR.first_seeds(big, 2)
+    assert cut.keys() == small.keys()
+    for name in small:
+        if name != "seconds":
+            assert cut[name].shape == small[name].shape, name
+            np.testing.assert_allclose(cut[name], small[name], rtol=1e-4, atol=1e-5, err_msg=name)
+    with pytest.raises(ConfigError, match="n=6 is more than the 5 seeds"):
+        TR.first_seeds(big, 6)
+
+
+def test_cosines_every_kth_batch_leave_training_and_the_tracked_values_unchanged():
+    base = dict(letters=2, context=2, hidden=4, key_dim=8, track_cosines=True)
+    every = TR.run_sweep(TR.resolve_config("qk-mhn", **base), 2, 30, 8, seed=2)
+    sparse = TR.run_sweep(TR.resolve_config("qk-mhn", cosine_every=7, **base), 2, 30, 8, seed=2)
+    np.testing.assert_array_equal(sparse.accuracy, every.accuracy)
+    np.testing.assert_array_equal(sparse.weights["W_K"], every.weights["W_K"])
+    for rule, c in sparse.cosines.items():
+        assert np.all(np.isfinite(c[:, ::7])) and np.all(np.isnan(np.delete(c, np.s_[::7], axis=1))), rule
+        np.testing.assert_array_equal(c[:, ::7], every.cosines[rule][:, ::7])
+    assert np.all(np.isfinite(TR.binned(sparse.cosines["qk_align"], 10))), "bins average the tracked batches"
