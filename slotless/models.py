@@ -475,8 +475,9 @@ def mhn_store(config: MHNConfig, W_K, W_V, X, W_hi0, W_oh0, W_reinst0, tie_noise
     W_hi[j] <- k_t, W_oh[:, j] <- v_t, W_reinst[j] <- x_t. Stored values are constants (detached).
 
     Implementation: a unit's row of W_hi is either its initial row or the key of the item it holds,
-    so the drives are read from the key Gram matrix and ``K W_hi0^T``; the fast weights are assembled
-    once at the end, with W_hi in the factored form of :class:`FastWeights`. Shapes: ``W_K (..., d_k, 3L)``,
+    so the drives are read from the key Gram matrix and ``K W_hi0^T``; the winner loop runs compiled
+    (:func:`_store_sequences`) and the fast weights are assembled once at the end, with W_hi in the
+    factored form of :class:`FastWeights`. Shapes: ``W_K (..., d_k, 3L)``,
     ``W_V (..., 2, 3L)``, ``X (..., B, C, 3L)``; initial fast weights as from :func:`draw_fast_init`
     (``W_hi0`` None means zeros); ``W_items (n_h, 3L)`` or None. Returns new tensors (inputs are not
     modified; nothing returned is a view of ``X``).
