@@ -491,10 +491,12 @@ def mhn_store(config: MHNConfig, W_K, W_V, X, W_hi0, W_oh0, W_reinst0, tie_noise
     lead = torch.broadcast_shapes(X.shape[:-3], W_oh0.shape[:-3], W_reinst0.shape[:-3], tie_noise.shape[:-3])
     nh = W_oh0.shape[-1]
     gram = K @ K.mT  # (..., B, C, C): k_j . k_t
-    zeros = torch.zeros(X.shape[:-1] + (nh,), dtype=X.dtype)
-    init_drive = zeros if W_hi0 is None else K @ W_hi0.to(X.dtype).mT  # (..., B, C, n_h): W_hi0[u] . k_t
-    held_proj = zeros if W_items is None else X @ W_items.to(X.dtype).mT  # (..., B, C, n_h): W_items[u] . x_t
-    unheld_drive = init_drive if W_items is None else init_drive + held_proj
+    if W_items is None:
+        held_proj = torch.zeros(X.shape[:-1] + (nh,), dtype=X.dtype)
+    else:
+        held_proj = X @ W_items.to(X.dtype).mT  # (..., B, C, n_h): W_items[u] . x_t
+    # a free unit's drive: its initial row W_hi0[u] . k_t (zero rows if None) plus the projection
+    unheld_drive = held_proj if W_hi0 is None else K @ W_hi0.to(X.dtype).mT + held_proj
     winners = torch.empty(lead + (B, C), dtype=torch.long)
     collided = torch.empty(lead + (B,), dtype=torch.bool)
     W_reinst = torch.empty(lead + (B, nh, d), dtype=X.dtype)
