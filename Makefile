@@ -12,7 +12,7 @@ JB     := $(VENV)/bin/jupyter-book
 unexport MPLBACKEND
 export PYTHONHASHSEED := 0
 
-.PHONY: venv book book-quick test golden bench clean browser-deps
+.PHONY: venv book book-quick test lint golden bench clean browser-deps
 
 venv: $(STAMP)
 
@@ -25,7 +25,7 @@ $(STAMP): requirements.txt pyproject.toml
 # Paper scale. Expensive simulations are cached in .cache/paper, keyed by their full
 # configuration and a hash of the slotless source, so a re-build recomputes only what changed.
 book: $(STAMP)
-	$(PY) -c "from slotless.protocol import compile_kernels; compile_kernels()"
+	$(PY) -c "from slotless.warmup import compile_kernels; compile_kernels()"
 	rm -rf _build/html _build/.doctrees _build/jupyter_execute
 	BOOK_QUICK=0 SLOTLESS_CACHE=$(CURDIR)/.cache/paper \
 	  $(JB) build . --all -W -n --keep-going
@@ -56,8 +56,13 @@ browser-deps:
 	  fi; \
 	fi
 
-test: $(STAMP) $(CFF_STAMP) browser-deps
-	$(PY) -c "from slotless.protocol import compile_kernels; compile_kernels()"
+# ruff over the package, the tests, the benchmarks and the chapters' code cells (configured in pyproject.toml)
+lint: $(STAMP)
+	$(PY) -m ruff check --no-cache slotless tests benchmarks
+	$(PY) tests/lint_chapters.py
+
+test: $(STAMP) $(CFF_STAMP) browser-deps lint
+	$(PY) -c "from slotless.warmup import compile_kernels; compile_kernels()"
 	$(PY) -m pytest -n 2 --dist loadfile --nbval --nbval-sanitize-with tests/sanitize.cfg \
 	  --nbval-current-env tests
 

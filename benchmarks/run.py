@@ -1,13 +1,13 @@
-"""Benchmark runner (issue 7): ``python benchmarks/run.py --out benchmarks/results.json``.
+"""Benchmark runner: ``python benchmarks/run.py --out benchmarks/results.json``.
 
-Times the straightforward reference (``slotless.reference``) and the fast engine
-(``slotless.protocol.run_trials``) in the same run on the same settings, checks that both
+Times the straightforward reference (``slotless.perf.reference``) and the fast engine
+(``slotless.memory.protocol.run_trials``) in the same run on the same settings, checks that both
 give the same accuracy curves within statistical noise, measures scaling and peak memory,
 estimates the paper-scale figure set and Case Sequence sweeps, writes everything atomically
 to ``--out`` and prints a table of ratios.
 
 Exit status: 0 if every target is met, 1 if a target fails (or the curves disagree),
-2 for bad arguments. The measuring code lives in :mod:`slotless.bench`.
+2 for bad arguments. The measuring code lives in :mod:`slotless.perf.bench`.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ import sys
 from pathlib import Path
 
 try:
-    from slotless import bench
+    from slotless.perf import bench
 except ImportError:  # run from a checkout without the package installed
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from slotless import bench
+    from slotless.perf import bench
 
 from slotless.checks import ConfigError
 from slotless.io import atomic_write_json, check_writable

@@ -72,7 +72,7 @@ def check_integer_product(name: str, fraction: float, total: int) -> int:
     """Return ``round(fraction * total)``, or raise unless it is a positive integer.
 
     The reference code truncates ``int(f * n)`` (0.29 * 100 -> 28); we insist that
-    ``fraction * total`` is an integer to within 1e-9 instead (spec §8.6).
+    ``fraction * total`` is an integer to within 1e-9 instead (``sec-methods-network``).
     """
     product = fraction * total
     rounded = round(product)

@@ -49,8 +49,8 @@ def _add_memory(sub) -> None:
 
 
 def _run_memory(args) -> dict:
-    from .networks import preset
-    from .protocol import protocol_preset, run_trials
+    from .memory.network import preset
+    from .memory.protocol import protocol_preset, run_trials
 
     network = preset(args.model, n_input=args.n_input, n_hidden=args.n_hidden, active=args.active,
                      fan_in=args.fan_in, winners=args.winners, epsilon=args.epsilon,
@@ -69,10 +69,10 @@ def _run_memory(args) -> dict:
 
 # --------------------------------------------------------------------- case-sequence
 def _add_case_sequence(sub) -> None:
-    from .training import MODELS, PRESETS
+    from .attention.training import MODELS
 
     parser = sub.add_parser("case-sequence", help="Case Sequence Task training sweep (Part II)")
-    parser.add_argument("--model", required=True, choices=MODELS, help="which model to train")
+    parser.add_argument("--model", required=True, choices=tuple(MODELS), help="which model to train")
     parser.add_argument("--preset", default="default",
                         help="default (book: exact gradients, gamma=1) or paper (the authors' saved sweep)")
     parser.add_argument("--letters", type=int, default=4, help="L, number of letters")
@@ -99,8 +99,9 @@ def _add_case_sequence(sub) -> None:
 
 
 def _run_case_sequence(args) -> dict:
+    from .attention.diagnostics import binned
+    from .attention.training import resolve_config, run_sweep
     from .checks import check_int
-    from .training import binned, resolve_config, run_sweep
 
     config = resolve_config(
         args.model, args.preset, letters=args.letters, context=args.context, key_dim=args.key_dim,

@@ -1,7 +1,7 @@
 """The formal results for attention (book/theory/attention_results.md) as fast unit tests.
 
 Each test checks one identity of the chapter against torch.autograd or an exact algebraic prediction, so a
-broken formula in slotless.models fails CI. Tolerances: the identities are exact algebra, so both sides differ
+broken formula in slotless.attention fails CI. Tolerances: the identities are exact algebra, so both sides differ
 only by rounding (~1e-15 relative in float64, ~1e-7 in float32); we assert 1e-10 and 1e-5.
 """
 
@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from slotless import models as M
+from slotless.attention import mhn, rules, tensors, transformer
+from slotless.attention.task import Sequences, draw_sequences, encode
 from slotless.rng import trial_generator
-from slotless.task import Sequences, draw_sequences, encode
 
 F64, F32 = torch.float64, torch.float32
 L, C, DK = 4, 4, 32
@@ -27,13 +27,13 @@ def _batch(seed, S=3, B=64, dtype=F64):
 
 
 def _store(cfg, slow, X, seed=0):
-    init = M.draw_fast_init(cfg, X.shape[-3], M.torch_generators(seed, X.shape[0], "test-attn/fast"), X.dtype)
-    return M.mhn_store(cfg, slow.W_K, slow.W_V, X, *init, W_items=M.item_projections(cfg, X.dtype))
+    init = mhn.draw_fast_init(cfg, X.shape[-3], tensors.torch_generators(seed, X.shape[0], "test-attn/fast"), X.dtype)
+    return mhn.mhn_store(cfg, slow.W_K, slow.W_V, X, *init, W_items=mhn.item_projections(cfg, X.dtype))
 
 
 def _harder(w, key_scale=1.5):
     """Sharper attention, larger keys (more collisions) and O(1) values of both signs (as in the chapter)."""
-    return M.SlowWeights(3 * w.W_Q, key_scale * w.W_K, 20 * (w.W_V - 0.05))
+    return transformer.SlowWeights(3 * w.W_Q, key_scale * w.W_K, 20 * (w.W_V - 0.05))
 
 
 def _rel(a, b):
@@ -42,33 +42,33 @@ def _rel(a, b):
 
 def _autograd(slow, X, xq, y, gamma):
     leaves = [t.clone().requires_grad_(True) for t in slow]
-    M.transformer_loss(M.SlowWeights(*leaves), X, xq, y, gamma).sum().backward()
-    return M.SlowWeights(*(t.grad for t in leaves))
+    transformer.transformer_loss(transformer.SlowWeights(*leaves), X, xq, y, gamma).sum().backward()
+    return transformer.SlowWeights(*(t.grad for t in leaves))
 
 
 def _slow(cfg, S=3, seed=0, dtype=F64, hard=False, key_scale=1.5):
-    w = M.init_mhn(cfg, M.torch_generators(seed, S, "test-attn/w"), dtype)
+    w = mhn.init_mhn(cfg, tensors.torch_generators(seed, S, "test-attn/w"), dtype)
     return _harder(w, key_scale) if hard else w
 
 
 @pytest.mark.parametrize("dtype,tol", [(F64, 1e-10), (F32, 1e-5)])
 @pytest.mark.parametrize("proj", [True, False])
 def test_mhn_transformer_equals_minimal_transformer_under_distinct_recruitment(dtype, tol, proj):
-    cfg = M.MHNConfig(hidden=8 if proj else 16, input_projections=proj, mask_unrecruited=True)
+    cfg = mhn.MHNConfig(hidden=8 if proj else 16, input_projections=proj, mask_unrecruited=True)
     slow = _slow(cfg, dtype=dtype, hard=True)
     X, xq, y = _batch(1, dtype=dtype)
     fast = _store(cfg, slow, X)
     ok = ~fast.collided
     assert ok.double().mean() > 0.1
-    mhn, tf = M.mhn_query(cfg, slow.W_Q, fast, xq), M.transformer_forward(slow, X, xq, cfg.beta)
-    assert (torch.gather(mhn.a, -1, fast.winners) - tf.a)[ok].abs().max() < tol
-    assert _rel(mhn.y_hat[ok], tf.y_hat[ok]) < tol
-    assert _rel(mhn.x_tilde[ok], tf.x_tilde[ok]) < tol
-    assert _rel(torch.einsum("...od,...bd->...bo", slow.W_V, mhn.x_tilde)[ok], tf.y_hat[ok]) < tol
+    query, tf = mhn.mhn_query(cfg, slow.W_Q, fast, xq), transformer.transformer_forward(slow, X, xq, cfg.beta)
+    assert (torch.gather(query.a, -1, fast.winners) - tf.a)[ok].abs().max() < tol
+    assert _rel(query.y_hat[ok], tf.y_hat[ok]) < tol
+    assert _rel(query.x_tilde[ok], tf.x_tilde[ok]) < tol
+    assert _rel(torch.einsum("...od,...bd->...bo", slow.W_V, query.x_tilde)[ok], tf.y_hat[ok]) < tol
 
 
 def test_rho_above_key_overlaps_puts_every_item_in_its_own_unit():
-    cfg = M.MHNConfig(hidden=8, input_projections=True, mask_unrecruited=True)
+    cfg = mhn.MHNConfig(hidden=8, input_projections=True, mask_unrecruited=True)
     slow = _slow(cfg, hard=True, key_scale=2.5)
     X, xq, y = _batch(2)
     fast = _store(cfg, slow, X)
@@ -81,12 +81,12 @@ def test_rho_above_key_overlaps_puts_every_item_in_its_own_unit():
 
 
 def test_unmasked_mhn_is_a_transformer_with_null_items():
-    cfg = M.MHNConfig(hidden=10, input_projections=True, mask_unrecruited=False)
+    cfg = mhn.MHNConfig(hidden=10, input_projections=True, mask_unrecruited=False)
     slow = _slow(cfg)
     X, xq, y = _batch(3)
     fast = _store(cfg, slow, X)
     ok = ~fast.collided
-    tf, un = M.transformer_forward(slow, X, xq, cfg.beta), M.mhn_query(cfg, slow.W_Q, fast, xq)
+    tf, un = transformer.transformer_forward(slow, X, xq, cfg.beta), mhn.mhn_query(cfg, slow.W_Q, fast, xq)
     free = (~fast.recruited).to(F64)
     m = (un.a * free).sum(-1)
     assert m[ok].min() > 0.1  # the null items matter at initialisation
@@ -100,117 +100,119 @@ def test_unmasked_mhn_is_a_transformer_with_null_items():
 
 @pytest.mark.parametrize("proj,mask", [(True, True), (True, False), (False, False), (False, True)])
 def test_local_qv_gradients_are_exact_gradients_of_the_qv_loss_for_any_storage(proj, mask):
-    cfg = M.MHNConfig(hidden=8 if proj else 6, input_projections=proj, mask_unrecruited=mask)
+    cfg = mhn.MHNConfig(hidden=8 if proj else 6, input_projections=proj, mask_unrecruited=mask)
     slow = _slow(cfg, hard=True)
     X, xq, y = _batch(5)
     fast = _store(cfg, slow, X)
-    grads, _ = M.mhn_local_grads(cfg, slow, fast, xq, y)
+    grads, _ = mhn.mhn_local_grads(cfg, slow, fast, xq, y)
     WQ, WV = slow.W_Q.clone().requires_grad_(True), slow.W_V.clone().requires_grad_(True)
-    x_t = M.mhn_query(cfg, WQ, fast, xq).x_tilde
+    x_t = mhn.mhn_query(cfg, WQ, fast, xq).x_tilde
     ((torch.einsum("...od,...bd->...bo", WV, x_t) - y) ** 2).sum().backward()
     assert _rel(grads.dW_Q, WQ.grad) < 1e-10 and _rel(grads.dW_V, WV.grad) < 1e-10
 
 
 @pytest.mark.parametrize("hard", [False, True])
 def test_slot_free_wq_wv_gradients_equal_the_transformer_gradients(hard):
-    cfg = M.MHNConfig(hidden=8, input_projections=True, mask_unrecruited=True)
+    cfg = mhn.MHNConfig(hidden=8, input_projections=True, mask_unrecruited=True)
     slow = _slow(cfg, hard=hard, seed=1, key_scale=1.0)
     X, xq, y = _batch(6)
     fast = _store(cfg, slow, X)
     assert not bool(fast.collided.any())  # projections at these weights: distinct recruitment
-    grads, _ = M.mhn_local_grads(cfg, slow, fast, xq, y)
+    grads, _ = mhn.mhn_local_grads(cfg, slow, fast, xq, y)
     ref = _autograd(slow, X, xq, y, cfg.beta)
     assert _rel(grads.dW_Q, ref.W_Q) < 1e-10 and _rel(grads.dW_V, ref.W_V) < 1e-10
 
 
 def test_wk_gradient_is_not_a_function_of_the_reinstated_item_for_distributed_codes():
-    g = M.torch_generators(0, 1, "test-rem6")[0]
+    g = tensors.torch_generators(0, 1, "test-rem6")[0]
     D = 3 * L
-    W = M.SlowWeights(torch.randn(DK, D, generator=g, dtype=F64) / math.sqrt(DK),
+    W = transformer.SlowWeights(torch.randn(DK, D, generator=g, dtype=F64) / math.sqrt(DK),
                       torch.randn(DK, D, generator=g, dtype=F64) / math.sqrt(DK), torch.randn(2, D, generator=g, dtype=F64))
     x_q, mu, d1, d2 = torch.randn(4, D, generator=g, dtype=F64)
     w = W.W_K.T @ W.W_Q @ x_q
     d1, d2 = (d - (d @ w) / (w @ w) * w for d in (d1, d2))
     X2 = torch.stack([torch.stack([mu + d1, mu - d1]), torch.stack([mu + d2, mu - d2])]).unsqueeze(1)
-    W2 = M.SlowWeights(*(t.expand(2, *t.shape) for t in W))
-    grads, out = M.transformer_grads(W2, X2, x_q.expand(2, 1, D), torch.tensor([1.0, 0.0], dtype=F64).expand(2, 1, 2), 1.0)
+    W2 = transformer.SlowWeights(*(t.expand(2, *t.shape) for t in W))
+    grads, out = transformer.transformer_grads(W2, X2, x_q.expand(2, 1, D), torch.tensor([1.0, 0.0], dtype=F64).expand(2, 1, 2), 1.0)
     for name in ("q", "a", "x_tilde", "y_hat"):
         assert (getattr(out, name)[0] - getattr(out, name)[1]).abs().max() < 1e-12
     assert _rel(grads.W_K[0], grads.W_K[1]) > 0.1
 
 
 def test_second_moment_form_and_second_reinstatement_give_the_wk_gradient_for_distributed_codes():
-    cfg = M.MHNConfig(hidden=32, input_projections=False, mask_unrecruited=True)
+    cfg = mhn.MHNConfig(hidden=32, input_projections=False, mask_unrecruited=True)
     slow = _slow(cfg, hard=True, S=2)
     _, xq, y = _batch(7, S=2, B=256)
-    X = torch.randn(2, 256, C, 3 * L, generator=M.torch_generators(7, 1, "test-items")[0], dtype=F64) / math.sqrt(3 * L)
+    X = torch.randn(2, 256, C, 3 * L, generator=tensors.torch_generators(7, 1, "test-items")[0], dtype=F64) / math.sqrt(3 * L)
     ref = _autograd(slow, X, xq, y, 1.0).W_K
-    tf = M.transformer_forward(slow, X, xq, 1.0)
+    tf = transformer.transformer_forward(slow, X, xq, 1.0)
     e = tf.y_hat - y
     mom = torch.einsum("...bc,...bci,...bcj->...bij", tf.a, X, X)
     br = torch.einsum("...bij,...oj,...bo->...bi", mom, slow.W_V, e) - (tf.y_hat * e).sum(-1, keepdim=True) * tf.x_tilde
     assert _rel(2 * torch.einsum("...bk,...bi->...ki", tf.q, br), ref) < 1e-10
-    assert _rel(M.exact_onehot_wk_grad(tf.q, tf.x_tilde, slow.W_V, e, tf.y_hat, 1.0), ref) > 0.1
+    assert _rel(rules.exact_onehot_wk_grad(tf.q, tf.x_tilde, slow.W_V, e, tf.y_hat, 1.0), ref) > 0.1
     fast = _store(cfg, slow, X)
     ok = ~fast.collided
     n = int(ok.sum(-1).min())
     assert n >= 5
     idx = [torch.nonzero(o).squeeze(-1)[:n] for o in ok]
-    pick = lambda t: torch.stack([t[s, i] for s, i in enumerate(idx)])
+    def pick(t):
+        return torch.stack([t[s, i] for s, i in enumerate(idx)])
     fast = fast.select(idx)
     Xd, xqd, yd = pick(X), pick(xq), pick(y)
-    g_loc, qry = M.mhn_local_grads(cfg, slow, fast, xqd, yd)
-    second = M.wk_rule_gradient("exact_reinstatement", cfg, slow, fast, xqd, yd, qry, g_loc)
+    g_loc, qry = mhn.mhn_local_grads(cfg, slow, fast, xqd, yd)
+    second = rules.wk_rule_gradient("exact_reinstatement", cfg, slow, fast, xqd, yd, qry, g_loc)
     assert _rel(second, _autograd(slow, Xd, xqd, yd, 1.0).W_K) < 1e-10
 
 
 @pytest.mark.parametrize("gamma", [1.0, 1 / math.sqrt(DK)])
 @pytest.mark.parametrize("hard", [False, True])
 def test_onehot_wk_identity_matches_autograd(gamma, hard):
-    slow = M.init_transformer(M.TransformerConfig(), M.torch_generators(0, 3, "test-onehot/w"), F64)
+    slow = transformer.init_transformer(transformer.TransformerConfig(), tensors.torch_generators(0, 3, "test-onehot/w"), F64)
     slow = _harder(slow) if hard else slow
     X, xq, y = _batch(8)
     ref = _autograd(slow, X, xq, y, gamma).W_K
-    tf = M.transformer_forward(slow, X, xq, gamma)
-    assert _rel(M.exact_onehot_wk_grad(tf.q, tf.x_tilde, slow.W_V, tf.y_hat - y, tf.y_hat, gamma), ref) < 1e-10
+    tf = transformer.transformer_forward(slow, X, xq, gamma)
+    assert _rel(rules.exact_onehot_wk_grad(tf.q, tf.x_tilde, slow.W_V, tf.y_hat - y, tf.y_hat, gamma), ref) < 1e-10
     # the check is sensitive: dropping the -(y_hat.e) x~ term (or gamma) breaks it
-    assert _rel(M.exact_onehot_wk_grad(tf.q, tf.x_tilde, slow.W_V, tf.y_hat - y, 0 * tf.y_hat, gamma), ref) > 1e-3
+    assert _rel(rules.exact_onehot_wk_grad(tf.q, tf.x_tilde, slow.W_V, tf.y_hat - y, 0 * tf.y_hat, gamma), ref) > 1e-3
 
 
 @pytest.mark.parametrize("rule", ["exact_onehot", "exact_reinstatement"])
 def test_exact_wk_rules_from_the_mhn_equal_the_true_gradient_when_masked(rule):
-    cfg = M.MHNConfig(hidden=8, input_projections=True, mask_unrecruited=True, wk_rule=rule)
+    cfg = mhn.MHNConfig(hidden=8, input_projections=True, mask_unrecruited=True, wk_rule=rule)
     slow = _slow(cfg, seed=2)
     X, xq, y = _batch(9)
     fast = _store(cfg, slow, X)
     assert not bool(fast.collided.any())
-    g_loc, qry = M.mhn_local_grads(cfg, slow, fast, xq, y)
-    G = M.wk_rule_gradient(rule, cfg, slow, fast, xq, y, qry, g_loc)
+    g_loc, qry = mhn.mhn_local_grads(cfg, slow, fast, xq, y)
+    G = rules.wk_rule_gradient(rule, cfg, slow, fast, xq, y, qry, g_loc)
     assert _rel(G, _autograd(slow, X, xq, y, cfg.beta).W_K) < 1e-10
 
 
 def test_unmasked_null_units_break_the_onehot_rule():
-    cfg = M.MHNConfig(hidden=8, input_projections=True, mask_unrecruited=False, wk_rule="exact_onehot")
+    cfg = mhn.MHNConfig(hidden=8, input_projections=True, mask_unrecruited=False, wk_rule="exact_onehot")
     slow = _slow(cfg, seed=2)
     X, xq, y = _batch(9)
     fast = _store(cfg, slow, X)
-    g_loc, qry = M.mhn_local_grads(cfg, slow, fast, xq, y)
-    G = M.wk_rule_gradient("exact_onehot", cfg, slow, fast, xq, y, qry, g_loc)
+    g_loc, qry = mhn.mhn_local_grads(cfg, slow, fast, xq, y)
+    G = rules.wk_rule_gradient("exact_onehot", cfg, slow, fast, xq, y, qry, g_loc)
     assert _rel(G, _autograd(slow, X, xq, y, cfg.beta).W_K) > 0.1
 
 
 def test_qk_alignment_contracts_key_residuals_exactly_under_correct_reinstatement():
-    cfg = M.MHNConfig(hidden=8, wk_rule="qk_align")
+    cfg = mhn.MHNConfig(hidden=8, wk_rule="qk_align")
     slow = _slow(cfg)
     X, xq, y = _batch(10, B=128)
     item = xq[..., 2 * L:].argmax(-1) + L * y.argmax(-1)
     x_star = torch.nn.functional.one_hot(item, 3 * L).to(F64)
     n = x_star.sum(-2)[..., : 2 * L]
-    W_Q_new = slow.W_Q + 0.01 * torch.randn(slow.W_Q.shape, generator=M.torch_generators(9, 1, "t-dq")[0], dtype=F64)
+    W_Q_new = slow.W_Q + 0.01 * torch.randn(slow.W_Q.shape, generator=tensors.torch_generators(9, 1, "t-dq")[0], dtype=F64)
     eta = 1e-3
-    G = M.wk_rule_gradient("qk_align", cfg, slow, None, xq, y, M.MHNQuery(None, None, None, x_star), None, W_Q_new=W_Q_new)
+    G = rules.wk_rule_gradient("qk_align", cfg, slow, None, xq, y, mhn.MHNQuery(None, None, None, x_star), None, W_Q_new=W_Q_new)
     W_K_new = slow.W_K - eta * G
-    q_cols = lambda WQ: WQ[..., 2 * L:].repeat(1, 1, 2)
+    def q_cols(WQ):
+        return WQ[..., 2 * L:].repeat(1, 1, 2)
     r_old, r_new = slow.W_K[..., : 2 * L] - q_cols(slow.W_Q), W_K_new[..., : 2 * L] - q_cols(W_Q_new)
     pred = (1 - 2 * eta * n).unsqueeze(-2) * (r_old - (q_cols(W_Q_new) - q_cols(slow.W_Q)))
     assert _rel(r_new, pred) < 1e-12
@@ -221,11 +223,11 @@ def test_qk_alignment_contracts_key_residuals_exactly_under_correct_reinstatemen
 def test_true_wk_gradient_coefficients_follow_the_companion_closed_form(alpha):
     n = 500
     X, xq, y = (t.transpose(0, 1) for t in _batch(11, S=1, B=n))
-    w0 = M.init_transformer(M.TransformerConfig(), M.torch_generators(10, 1, "t-comp/w"), F64)
-    scale = torch.empty(n, 1, 1, dtype=F64).uniform_(0.5, 4.0, generator=M.torch_generators(10, 1, "t-comp/s")[0])
+    w0 = transformer.init_transformer(transformer.TransformerConfig(), tensors.torch_generators(10, 1, "t-comp/w"), F64)
+    scale = torch.empty(n, 1, 1, dtype=F64).uniform_(0.5, 4.0, generator=tensors.torch_generators(10, 1, "t-comp/s")[0])
     W_V = torch.zeros(2, 3 * L, dtype=F64)
     W_V[0, :L], W_V[1, L:2 * L] = alpha, alpha
-    G, out = M.transformer_grads(M.SlowWeights(w0.W_Q * scale, w0.W_K * scale, W_V.expand(n, 2, 3 * L)), X, xq, y, 1.0)
+    G, out = transformer.transformer_grads(transformer.SlowWeights(w0.W_Q * scale, w0.W_K * scale, W_V.expand(n, 2, 3 * L)), X, xq, y, 1.0)
     g = torch.einsum("nbk,nkd,nbcd->nbc", out.q, G.W_K, X) / (2 * out.q.pow(2).sum(-1, keepdim=True))
     agree = (X[..., :, :L].sum(-1) == y[..., :1]).to(F64)
     p = (out.a * agree).sum(-1, keepdim=True)

@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from slotless import metrics, models, networks, patterns, protocol, task, theory, training  # noqa: F401
+from slotless.attention import task, training, transformer  # noqa: F401
 from slotless.checks import ConfigError
 from slotless.cli import main
+from slotless.memory import metrics, network, patterns, protocol, theory  # noqa: F401
 
 TABLE = Path(__file__).with_name("bad_inputs.md")
 ROW = re.compile(r"^\| `(?P<input>.+?)` \| `(?P<error>.+)` \|$")

@@ -1,4 +1,4 @@
-"""Smoke tests of the benchmark machinery (slotless.bench, benchmarks/run.py) at tiny sizes.
+"""Smoke tests of the benchmark machinery (slotless.perf.bench, benchmarks/run.py) at tiny sizes.
 
 No timing is asserted here (timings on a shared machine are noisy; ``make bench`` checks the
 speed targets). These tests check that the runner runs end to end and writes its results,
@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from slotless import bench
 from slotless.checks import ConfigError
+from slotless.perf import bench
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNNER = ROOT / "benchmarks" / "run.py"
@@ -77,12 +77,12 @@ def test_age_windows_cover_every_age_once():
 
 # ----------------------------------------------------- reference vs fast engine, tiny
 def test_fast_engine_agrees_with_reference_and_a_different_cue_is_detected():
-    res = bench.side_by_side("main", 1.0, 60, 3, 12, seed=3, shrink=10, keep_curves=True)
+    res = bench.side_by_side("kwinner", 1.0, 60, 3, 12, seed=3, shrink=10, keep_curves=True)
     assert res["agreement"]["ok"], res["agreement"]
     assert res["reference_s_per_trial"] > 0 and res["fast_s_per_trial"] > 0
     assert res["curve_real_fast"].shape == (60,)
     # power check: cue 0.5 is a different retrieval problem; its fast curves must be told apart
-    net = bench.network_preset("main", 10)
+    net = bench.network_preset("kwinner", 10)
     half = bench.time_fast(net, bench.protocol_config(60, 0.5), 12, 3, "other", warmup=False)
     full = bench.time_fast(net, bench.protocol_config(60, 1.0), 12, 3, "fast", warmup=False)
     diff = bench.agreement(full["acc_real"], full["acc_pseudo"], half["acc_real"], half["acc_pseudo"])
@@ -90,19 +90,19 @@ def test_fast_engine_agrees_with_reference_and_a_different_cue_is_detected():
 
 
 def test_network_preset_shrinks_and_overrides():
-    net = bench.network_preset("main", 10)
+    net = bench.network_preset("kwinner", 10)
     assert (net.n_input, net.n_hidden, net.active, net.winners) == (100, 200, 10, 5)
     mhn = bench.network_preset("mhn", 10)
     assert (mhn.n_hidden, mhn.winners, mhn.fan_in) == (10, 1, 1.0)
-    assert bench.network_preset("alt", n_hidden=500).n_hidden == 500
+    assert bench.network_preset("kwinner-alt", n_hidden=500).n_hidden == 500
     with pytest.raises(ConfigError, match="setting"):
         bench.network_preset("nope")
 
 
 def test_figure_set_estimate_counts_the_paper_trials():
-    est = bench.figure_set_estimate({"main": 0.1, "alt": 0.05, "mhn": 0.01})
+    est = bench.figure_set_estimate({"kwinner": 0.1, "kwinner-alt": 0.05, "mhn": 0.01})
     # main: random 2x(100+200), tree 5x2x100 + 200, variants 2x2x100, control 2x100
-    assert est["trials"] == {"main": 2400, "alt": 600, "mhn": 2400}
+    assert est["trials"] == {"kwinner": 2400, "kwinner-alt": 600, "mhn": 2400}
     assert est["total_s"] == pytest.approx(240 + 30 + 24)
 
 
@@ -134,7 +134,7 @@ def test_check_targets_names_each_failed_target():
     assert bench.check_targets(_fake_results(40, 12)) == []
     fails = bench.check_targets(_fake_results(20, 5, figure_s=900, rss=5000))
     text = "\n".join(fails)
-    assert "main cue=1.0: ratio 20.0x < 30x" in text and "mhn cue=0.5: ratio 5.0x < 10x" in text
+    assert "kwinner cue=1.0: ratio 20.0x < 30x" in text and "mhn cue=0.5: ratio 5.0x < 10x" in text
     assert "figure set" in text and "peak RSS" in text
     # speed targets do not apply to a short protocol, agreement always does
     assert bench.check_targets(_fake_results(2, 1, n_mem=150)) == []

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import jupytext
 import pytest
-
 from chapters import ROOT, chapter_paths, figure_cells
 
 BUILD = ROOT / "_build" / "quick"

@@ -5,7 +5,6 @@ produced no image.
 """
 
 import pytest
-
 from chapters import chapter_paths, execute_quick, figure_cells, has_image
 
 CHAPTERS = chapter_paths()

@@ -3,13 +3,11 @@ validator, in its own venv because it needs jsonschema<4), and the citation page
 README and BibTeX agree with it."""
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
-
 from chapters import ROOT
 
 VALIDATOR = ROOT / ".venv-cff" / "bin" / "cffconvert"

@@ -1,4 +1,4 @@
-"""The case-sequence command line (issue 6, issue 10)."""
+"""The case-sequence command line."""
 
 import json
 import subprocess

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from slotless.cli import main
-from slotless.networks import preset
-from slotless.protocol import protocol_preset, run_trials
+from slotless.memory.network import preset
+from slotless.memory.protocol import protocol_preset, run_trials
 
 SMALL = ["--model", "kwinner", "--n-input", "60", "--n-hidden", "40", "--active", "8", "--fan-in", "0.25",
          "--winners", "4", "--burn-in", "30", "--memories", "20", "--trials", "3", "--seed", "5"]

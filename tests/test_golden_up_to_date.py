@@ -15,7 +15,6 @@ def test_golden_notebooks_hold_the_current_chapter_code():
     changing a chapter's code, run `make golden`."""
     import jupytext
     import nbformat
-
     from chapters import chapter_paths
 
     for path in chapter_paths():

@@ -1,4 +1,4 @@
-"""Unit tests of slotless.models: gradient identities, storage, slot-freeness (spec §5.2-5.5, §6)."""
+"""Unit tests of the Part II models (transformer, mhn, rules): gradient identities, storage, slot-freeness."""
 
 import inspect
 import math
@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from slotless import models as M
+from slotless.attention import mhn, rules, tensors, transformer
+from slotless.attention.task import draw_sequences, encode
 from slotless.checks import ConfigError
 from slotless.rng import trial_generator
-from slotless.task import draw_sequences, encode, enumerate_sequences
 
 
 def _batch(L=4, C=4, B=16, S=3, seed=0, dtype=torch.float64):
@@ -23,66 +23,66 @@ def _batch(L=4, C=4, B=16, S=3, seed=0, dtype=torch.float64):
 
 
 def _params(cfg, S=3, seed=1):
-    return M.init_transformer(cfg, M.torch_generators(seed, S, "w"), torch.float64)
+    return transformer.init_transformer(cfg, tensors.torch_generators(seed, S, "w"), torch.float64)
 
 
 @pytest.mark.parametrize("gamma", [1.0, 1 / math.sqrt(32)])
 def test_outer_product_gradients_match_autograd_float64(gamma):
-    cfg = M.TransformerConfig(4, 4, 32, gamma=gamma)
+    cfg = transformer.TransformerConfig(4, 4, 32, gamma=gamma)
     p = _params(cfg)
     X, xq, y = _batch()
-    grads, _ = M.transformer_grads(p, X, xq, y, gamma)
+    grads, _ = transformer.transformer_grads(p, X, xq, y, gamma)
     leaves = [w.clone().requires_grad_(True) for w in p]
-    M.transformer_loss(M.SlowWeights(*leaves), X, xq, y, gamma).sum().backward()
+    transformer.transformer_loss(transformer.SlowWeights(*leaves), X, xq, y, gamma).sum().backward()
     for mine, ref in zip(grads, leaves):
         assert torch.allclose(mine, ref.grad, rtol=0, atol=1e-10), (mine - ref.grad).abs().max()
 
 
 def test_gradient_is_of_the_summed_loss_not_the_mean():
-    cfg = M.TransformerConfig(4, 4, 8)
+    cfg = transformer.TransformerConfig(4, 4, 8)
     p = _params(cfg, S=1)
     X, xq, y = _batch(S=1, B=64)
-    g64, _ = M.transformer_grads(p, X, xq, y, 1.0)
-    g1 = sum(M.transformer_grads(p, X[:, b:b + 1], xq[:, b:b + 1], y[:, b:b + 1], 1.0)[0].W_Q for b in range(64))
+    g64, _ = transformer.transformer_grads(p, X, xq, y, 1.0)
+    g1 = sum(transformer.transformer_grads(p, X[:, b:b + 1], xq[:, b:b + 1], y[:, b:b + 1], 1.0)[0].W_Q for b in range(64))
     assert torch.allclose(g64.W_Q, g1, atol=1e-12)
 
 
-def test_mimic_reference_grad_uses_unscaled_softmax_and_no_gamma():
+def test_paper_time_gradient_uses_unscaled_softmax_and_no_gamma():
     dk = 32
     gamma = 1 / math.sqrt(dk)
-    cfg = M.TransformerConfig(4, 4, dk, preset="paper_time", mimic_reference_grad=True)
+    cfg = transformer.TransformerConfig(4, 4, dk, preset="paper", paper_time_gradient=True)
     p = _params(cfg)
     X, xq, y = _batch()
-    quirk, out = M.transformer_grads(p, X, xq, y, gamma, mimic_reference_grad=True)
+    quirk, out = transformer.transformer_grads(p, X, xq, y, gamma, paper_time_gradient=True)
     # reference: autograd of sum (y_hat' . e_fixed) * 2 where y_hat' uses the unscaled softmax,
     # e fixed from the scaled forward pass
     e = (out.y_hat - y).detach()
     leaves = [w.clone().requires_grad_(True) for w in p]
-    unscaled = M.transformer_forward(M.SlowWeights(*leaves), X, xq, 1.0)
+    unscaled = transformer.transformer_forward(transformer.SlowWeights(*leaves), X, xq, 1.0)
     (2 * (unscaled.y_hat * e).sum()).backward()
     for mine, ref in zip(quirk, leaves):
         assert torch.allclose(mine, ref.grad, atol=1e-10)
-    exact, _ = M.transformer_grads(p, X, xq, y, gamma)
+    exact, _ = transformer.transformer_grads(p, X, xq, y, gamma)
     assert not torch.allclose(exact.W_K, quirk.W_K, atol=1e-6)
 
 
 def test_presets_resolve():
-    d = M.TransformerConfig(key_dim=32)
+    d = transformer.TransformerConfig(key_dim=32)
     assert d.gamma_value == 1.0 and d.init_sd_value == pytest.approx(1 / math.sqrt(32))
-    pt = M.TransformerConfig(key_dim=32, preset="paper_time")
+    pt = transformer.TransformerConfig(key_dim=32, preset="paper")
     assert pt.gamma_value == pytest.approx(1 / math.sqrt(32)) and pt.init_sd_value == pytest.approx(0.25 / math.sqrt(32))
     with pytest.raises(ConfigError, match="preset"):
-        M.TransformerConfig(preset="bogus")
+        transformer.TransformerConfig(preset="bogus")
     with pytest.raises(ConfigError, match="context"):
-        M.TransformerConfig(letters=3, context=4)
+        transformer.TransformerConfig(letters=3, context=4)
     with pytest.raises(ConfigError, match="hidden"):
-        M.MHNConfig(letters=4, hidden=6, input_projections=True)
+        mhn.MHNConfig(letters=4, hidden=6, input_projections=True)
 
 
 def test_init_distribution_and_per_seed_independence_of_stacking():
-    cfg = M.TransformerConfig(4, 4, 32)
-    stacked = M.init_transformer(cfg, M.torch_generators(0, [0, 1, 2, 3], "w"))
-    alone = M.init_transformer(cfg, M.torch_generators(0, [2], "w"))
+    cfg = transformer.TransformerConfig(4, 4, 32)
+    stacked = transformer.init_transformer(cfg, tensors.torch_generators(0, [0, 1, 2, 3], "w"))
+    alone = transformer.init_transformer(cfg, tensors.torch_generators(0, [2], "w"))
     assert torch.equal(stacked.W_K[2], alone.W_K[0])
     n = stacked.W_Q.numel()
     # SD within 5 standard errors of 1/sqrt(32) (SE of a sample SD ~ sd/sqrt(2n))
@@ -91,15 +91,15 @@ def test_init_distribution_and_per_seed_independence_of_stacking():
 
 
 def _mhn_setup(cfg, S=2, B=32, seed=0, dtype=torch.float64):
-    slow = M.init_mhn(cfg, M.torch_generators(seed, S, "w"), dtype)
+    slow = mhn.init_mhn(cfg, tensors.torch_generators(seed, S, "w"), dtype)
     X, xq, y = _batch(cfg.letters, cfg.context, B, S, seed, dtype)
-    init = M.draw_fast_init(cfg, B, M.torch_generators(seed, S, "fast"), dtype)
-    fast = M.mhn_store(cfg, slow.W_K, slow.W_V, X, *init, W_items=M.item_projections(cfg, dtype))
+    init = mhn.draw_fast_init(cfg, B, tensors.torch_generators(seed, S, "fast"), dtype)
+    fast = mhn.mhn_store(cfg, slow.W_K, slow.W_V, X, *init, W_items=mhn.item_projections(cfg, dtype))
     return slow, X, xq, y, init, fast
 
 
 def test_storage_with_projections_is_distinct_at_init_and_holds_items():
-    cfg = M.MHNConfig(hidden=8, input_projections=True)
+    cfg = mhn.MHNConfig(hidden=8, input_projections=True)
     slow, X, xq, y, init, fast = _mhn_setup(cfg)
     # distinct recruitment: rho=1 exceeds k_j.k_t for these weights at init (checked, not assumed)
     K = torch.einsum("skd,sbcd->sbck", slow.W_K, X)
@@ -147,15 +147,15 @@ def _store_by_definition(W_K, W_V, X, W_hi0, W_oh0, W_reinst0, tie_noise, W_item
 @pytest.mark.parametrize("tied", [False, True])
 def test_storage_kernel_matches_the_definition(projections, tied):
     """The compiled storage loop and the factored keys reproduce the item-by-item definition exactly."""
-    cfg = M.MHNConfig(hidden=8, input_projections=projections)
+    cfg = mhn.MHNConfig(hidden=8, input_projections=projections)
     slow, X, xq, y, init, fast = _mhn_setup(cfg, S=2, B=48, seed=3)
     W_K = slow.W_K
     if tied:  # keys of 0 make every drive equal: the tie-break noise decides (projections still separate)
         W_K = torch.zeros_like(W_K)
-        fast = M.mhn_store(cfg, W_K, slow.W_V, X, *init, W_items=M.item_projections(cfg, X.dtype))
+        fast = mhn.mhn_store(cfg, W_K, slow.W_V, X, *init, W_items=mhn.item_projections(cfg, X.dtype))
     for s in range(2):
         ref = _store_by_definition(W_K[s], slow.W_V[s], X[s], None if init[0] is None else init[0][s],
-                                   init[1][s], init[2][s], init[3][s], M.item_projections(cfg, X.dtype))
+                                   init[1][s], init[2][s], init[3][s], mhn.item_projections(cfg, X.dtype))
         assert torch.equal(fast.winners[s], ref["winners"])
         assert torch.equal(fast.collided[s], ref["collided"])
         assert torch.equal(fast.W_oh[s], ref["W_oh"]) and torch.equal(fast.W_reinst[s], ref["W_reinst"])
@@ -165,14 +165,14 @@ def test_storage_kernel_matches_the_definition(projections, tied):
 
 
 def test_ties_are_broken_at_random():
-    cfg = M.MHNConfig(hidden=8, input_projections=False, context=1, letters=4)
+    cfg = mhn.MHNConfig(hidden=8, input_projections=False, context=1, letters=4)
     S, B = 1, 4000
     W_K = torch.zeros(1, 32, 12, dtype=torch.float64)  # every drive is 0: an 8-way tie
     W_V = torch.zeros(1, 2, 12, dtype=torch.float64)
     X = torch.zeros(S, B, 1, 12, dtype=torch.float64)
     X[..., 0] = 1
-    init = M.draw_fast_init(cfg, B, M.torch_generators(0, S, "fast"), torch.float64)
-    fast = M.mhn_store(cfg, W_K, W_V, X, *init)
+    init = mhn.draw_fast_init(cfg, B, tensors.torch_generators(0, S, "fast"), torch.float64)
+    fast = mhn.mhn_store(cfg, W_K, W_V, X, *init)
     counts = np.bincount(fast.winners.flatten().numpy(), minlength=8)
     # chi-square with 7 dof: 99.9% quantile is 24.3
     chi2 = ((counts - B / 8) ** 2 / (B / 8)).sum()
@@ -180,45 +180,45 @@ def test_ties_are_broken_at_random():
 
 
 def test_fast_weights_are_fresh_per_sequence_and_per_batch():
-    cfg = M.MHNConfig(hidden=8)
-    gens = M.torch_generators(0, 1, "fast")
-    a = M.draw_fast_init(cfg, 5, gens)
-    b = M.draw_fast_init(cfg, 5, gens)
+    cfg = mhn.MHNConfig(hidden=8)
+    gens = tensors.torch_generators(0, 1, "fast")
+    a = mhn.draw_fast_init(cfg, 5, gens)
+    b = mhn.draw_fast_init(cfg, 5, gens)
     assert not torch.equal(a[1], b[1])  # new draws for the next batch
     assert not torch.equal(a[1][0, 0], a[1][0, 1])  # distinct per sequence
     assert a[0] is None  # W_hi starts at zero with projections (None: no tensor of zeros is drawn)
 
 
 def test_theorem4_equivalence_when_distinct_and_masked():
-    cfg = M.MHNConfig(hidden=8, mask_unrecruited=True)
+    cfg = mhn.MHNConfig(hidden=8, mask_unrecruited=True)
     slow, X, xq, y, init, fast = _mhn_setup(cfg, B=64)
     ok = ~fast.collided
     assert ok.float().mean() > 0.5
-    qm = M.mhn_query(cfg, slow.W_Q, fast, xq)
-    tf = M.transformer_forward(slow, X, xq, cfg.beta)
+    qm = mhn.mhn_query(cfg, slow.W_Q, fast, xq)
+    tf = transformer.transformer_forward(slow, X, xq, cfg.beta)
     assert torch.allclose(qm.y_hat[ok], tf.y_hat[ok], atol=1e-12)
     assert torch.allclose(qm.x_tilde[ok], tf.x_tilde[ok], atol=1e-12)
 
 
 def test_local_wq_wv_and_exact_wk_gradients_equal_transformer_gradients():
-    cfg = M.MHNConfig(hidden=8, mask_unrecruited=True, wk_rule="exact_onehot")
+    cfg = mhn.MHNConfig(hidden=8, mask_unrecruited=True, wk_rule="exact_onehot")
     slow, X, xq, y, init, fast = _mhn_setup(cfg, B=1, S=200)
     ok = ~fast.collided.squeeze(-1)
-    grads, query = M.mhn_local_grads(cfg, slow, fast, xq, y)
-    tf, _ = M.transformer_grads(slow, X, xq, y, cfg.beta)
+    grads, query = mhn.mhn_local_grads(cfg, slow, fast, xq, y)
+    tf, _ = transformer.transformer_grads(slow, X, xq, y, cfg.beta)
     assert torch.allclose(grads.dW_Q[ok], tf.W_Q[ok], atol=1e-10)
     assert torch.allclose(grads.dW_V[ok], tf.W_V[ok], atol=1e-10)
     for rule in ("exact_onehot", "exact_reinstatement"):
-        G = M.wk_rule_gradient(rule, cfg, slow, fast, xq, y, query, grads)
+        G = rules.wk_rule_gradient(rule, cfg, slow, fast, xq, y, query, grads)
         assert torch.allclose(G[ok], tf.W_K[ok], atol=1e-10), rule
 
 
 def test_onehot_identity_against_autograd_and_distributed_counterexample():
-    cfg = M.TransformerConfig(4, 4, 16)
+    cfg = transformer.TransformerConfig(4, 4, 16)
     p = _params(cfg)
     X, xq, y = _batch(B=32)
-    grads, out = M.transformer_grads(p, X, xq, y, 0.7)
-    G = M.exact_onehot_wk_grad(out.q, out.x_tilde, p.W_V, out.y_hat - y, out.y_hat, 0.7)
+    grads, out = transformer.transformer_grads(p, X, xq, y, 0.7)
+    G = rules.exact_onehot_wk_grad(out.q, out.x_tilde, p.W_V, out.y_hat - y, out.y_hat, 0.7)
     assert torch.allclose(G, grads.W_K, atol=1e-10)
     # distributed items: same a and x~, different gradients (Remark 6 obstruction)
     g = torch.Generator().manual_seed(3)
@@ -244,25 +244,25 @@ def test_onehot_identity_against_autograd_and_distributed_counterexample():
 
 
 def test_updates_read_no_context_item():
-    for f in (M.mhn_query, M.mhn_local_grads, M.wk_rule_gradient, M.mhn_update):
+    for f in (mhn.mhn_query, mhn.mhn_local_grads, rules.wk_rule_gradient, rules.mhn_update):
         params = set(inspect.signature(f).parameters)
         assert not params & {"X", "context", "items"}, f.__name__
-    for rule in M.WK_RULES:
-        cfg = M.MHNConfig(hidden=8, wk_rule=rule)
+    for rule in mhn.WK_RULES:
+        cfg = mhn.MHNConfig(hidden=8, wk_rule=rule)
         slow, X, xq, y, init, fast = _mhn_setup(cfg, B=8)
-        new1, _ = M.mhn_update(cfg, slow, fast, xq, y, 0.01, 0.01)
+        new1 = rules.mhn_update(cfg, slow, fast, xq, y, 0.01, 0.01).slow
         X.fill_(float("nan"))  # poison the context after storage
-        new2, _ = M.mhn_update(cfg, slow, fast, xq, y, 0.01, 0.01)
+        new2 = rules.mhn_update(cfg, slow, fast, xq, y, 0.01, 0.01).slow
         for a, b in zip(new1, new2):
             assert torch.equal(a, b) and torch.isfinite(a).all(), rule
 
 
 def test_update_order_qk_align_uses_updated_wq():
-    cfg = M.MHNConfig(hidden=8, wk_rule="qk_align")
+    cfg = mhn.MHNConfig(hidden=8, wk_rule="qk_align")
     slow, X, xq, y, init, fast = _mhn_setup(cfg, B=8)
-    new, info = M.mhn_update(cfg, slow, fast, xq, y, 0.05, 1e-4)
-    xt = info["query"].x_tilde
+    step = rules.mhn_update(cfg, slow, fast, xq, y, 0.05, 1e-4)
+    new, xt = step.slow, step.query.x_tilde
     q_new = torch.einsum("skd,sbd->sbk", new.W_Q, xq)
     G = 2 * torch.einsum("sbk,sbd->skd", torch.einsum("skd,sbd->sbk", slow.W_K, xt) - q_new, xt)
     assert torch.allclose(new.W_K, slow.W_K - 1e-4 * G, atol=1e-12)
-    assert torch.allclose(new.W_Q, slow.W_Q - 0.05 * info["grads"].dW_Q)
+    assert torch.allclose(new.W_Q, slow.W_Q - 0.05 * step.grads.dW_Q)

@@ -1,4 +1,4 @@
-"""The K-winner / 1-winner MHN readable path (spec §1.3-1.7).
+"""The K-winner / 1-winner MHN readable path (slotless.memory.network, ch-kwinner).
 
 Statistical tolerances: counts are compared within 5 binomial standard deviations.
 """
@@ -10,10 +10,7 @@ import numpy as np
 import pytest
 
 from slotless.checks import ConfigError
-from slotless.networks import (
-    ALT,
-    MAIN,
-    MHN,
+from slotless.memory.network import (
     PRESETS,
     NetworkConfig,
     hidden_drive,
@@ -24,8 +21,9 @@ from slotless.networks import (
     retrieve,
     select_winners,
 )
-from slotless.patterns import random_patterns
+from slotless.memory.patterns import random_patterns
 
+MAIN, ALT, MHN = PRESETS["kwinner"], PRESETS["kwinner-alt"], PRESETS["mhn"]
 SMALL = NetworkConfig(n_input=60, n_hidden=40, active=8, fan_in=0.25, winners=5, epsilon=0.3)
 
 
@@ -96,7 +94,7 @@ def test_only_winners_existing_connections_change_and_winners_come_from_pre_upda
 
 
 def _learn_key(net):
-    from slotless.networks import PHASE_LEARN, step_key
+    from slotless.memory.network import PHASE_LEARN, step_key
 
     return step_key(net.tie_seed, PHASE_LEARN, net.n_learned)
 
@@ -179,7 +177,7 @@ def test_tie_break_random_spreads_mhn_overwrites_over_units():
 
 
 def test_threshold_quickselect_equals_partition_whatever_the_carried_threshold():
-    from slotless.networks import _kth_largest_py as _kth_largest
+    from slotless.memory.kernels import kth_largest as _kth_largest
 
     gen = rng(20)
     tau = np.full(1, -np.inf)

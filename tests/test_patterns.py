@@ -1,4 +1,4 @@
-"""Patterns, cues and CRP trees (spec §1.2, §2.3, §3).
+"""Patterns, cues and CRP trees (slotless.memory.patterns).
 
 Statistical tolerances: a count with binomial/Poisson-like spread is accepted within 5 standard
 deviations (two-sided failure probability < 6e-7 per comparison).
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from slotless.checks import ConfigError
-from slotless.patterns import (
+from slotless.memory.patterns import (
     crp_tree,
     cue_size,
     partial_cue,
@@ -19,7 +19,7 @@ from slotless.patterns import (
     to_indices,
     tree_leaf_patterns,
 )
-from slotless.reference import reference_tree_leaves
+from slotless.perf.reference import reference_tree_leaves
 
 
 def rng(i=0):

@@ -1,4 +1,4 @@
-"""The protocol and the fast engine (spec §2.1-2.4, §3).
+"""The protocol and the fast engine (slotless.memory.protocol).
 
 The fast engine must equal the readable path bit for bit; invariance to chunking, threads and
 batch composition is exact. Statistical comparisons use 5 standard errors.
@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 
 from slotless.checks import ConfigError
-from slotless.networks import MHN, NetworkConfig
-from slotless.protocol import ProtocolConfig, protocol_preset, run_trials, run_trials_cached
-from slotless.reference import run_reference_trial
+from slotless.memory.network import PRESETS, NetworkConfig
+from slotless.memory.protocol import ProtocolConfig, protocol_preset, run_trials, run_trials_cached
+from slotless.perf.reference import run_reference_trial
 
 KW = NetworkConfig(n_input=60, n_hidden=40, active=8, fan_in=0.25, winners=4, epsilon=0.3)
+MHN = PRESETS["mhn"]
 ONE = MHN.replace(n_input=60, n_hidden=20, active=8)
 RANDOM = ProtocolConfig(n_burn_in=30, n_eval=20, n_pseudo=21, cue_fraction=0.5)
 TREE = ProtocolConfig(n_burn_in=30, n_eval=20, n_pseudo=21, cue_fraction=1.0, data="tree", flips=2,
@@ -37,7 +38,7 @@ def same(a, b):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_fast_engine_equals_readable_path_exactly(cfg, proto, dtype):
     fast = run_trials(cfg, proto, 2, 11, "eq", dtype=dtype)
-    readable = run_trials(cfg, proto, 2, 11, "eq", dtype=dtype, engine="reference")
+    readable = run_trials(cfg, proto, 2, 11, "eq", dtype=dtype, engine="readable")
     assert same(fast, readable)
 
 

@@ -1,4 +1,4 @@
-"""Unit tests of slotless.task: encoding, targets, enumeration, held-out splits (spec §5.1, §5.8)."""
+"""Unit tests of slotless.attention.task: encoding, targets, enumeration, held-out splits (slotless.attention.task)."""
 
 import math
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from slotless import task as T
+from slotless.attention import task as T
 from slotless.checks import ConfigError
 from slotless.rng import trial_generator
 

@@ -1,4 +1,4 @@
-"""Unit tests of slotless.theory (Reconstructed Theorem 1, Proposition 2, Remark 3).
+"""Unit tests of slotless.memory.theory (Reconstructed Theorem 1, Proposition 2, Remark 3).
 
 Statistical checks compare a formula with an independent Monte Carlo that builds the
 patterns explicitly (no hypergeometric formula inside) and allow 4 standard errors; the
@@ -13,8 +13,8 @@ import math
 import numpy as np
 import pytest
 
-from slotless import theory as th
 from slotless.checks import ConfigError
+from slotless.memory import theory as th
 
 
 # --------------------------------------------------------------------------- an independent simulator
@@ -115,7 +115,7 @@ def test_baseline_distribution_is_a_pmf_with_mean_pb_exact():
 
 
 def test_pb_exact_reference_values_at_the_paper_mhn():
-    # spec §6 Prop. 2 pre-check: exact 0.17638, code formula 0.1910 at (1000, 100, 100, c=1)
+    # independent pre-check of prop-pseudo-baseline: exact 0.17638, code formula 0.1910 at (1000, 100, 100, c=1)
     assert abs(th.pb_exact(1000, 100, 100, 1.0) - 0.17638) < 5e-5
     assert abs(th.pb_approx(1000, 100, 100, 1.0) - 0.19105) < 5e-5
 
@@ -127,7 +127,7 @@ def test_pb_with_one_unit_is_chance():
 
 
 def test_pb_approx_overestimates_at_paper_sizes():
-    """spec §6: the code's formula overestimates p_b by 0.010-0.04 at n_h <= 100 (n_i=1000, s=100)."""
+    """prop-pseudo-baseline: the code's formula overestimates p_b by 0.010-0.04 at n_h <= 100 (n_i=1000, s=100)."""
     for c in (1.0, 0.5):
         for nh in (2, 10, 50, 100):
             err = th.pb_approx(1000, 100, nh, c) - th.pb_exact(1000, 100, nh, c)
@@ -188,7 +188,7 @@ def test_rd_theory_is_survival_times_one_minus_pb():
 
 
 def test_thresholds_hoeffding_above_gauss_and_simulated_quantile():
-    # spec §6 Thm 1(ii): Hoeffding 29.5, Gaussian 19.1 at (1000, 100, 100, c=1)
+    # thm-mhn-retention (ii): Hoeffding 29.5, Gaussian 19.1 at (1000, 100, 100, c=1)
     h = th.theta_hoeffding(1000, 100, 100, 1.0, 0.05)
     g = th.theta_gauss(1000, 100, 100, 1.0)
     assert abs(h - 29.4947) < 1e-3 and abs(g - 19.1046) < 1e-3
@@ -281,17 +281,11 @@ def test_kwinner_trace_matches_random_recruitment_simulation():
         lambda: th.kwinner_trace(1, 10, 2, 0.0),
         lambda: th.rd_theory(1, 10, 1.5),
         lambda: th.mhn_dprime_finite_T([1], 100, 10, 10, 1.0, runs=1),
-        lambda: th.cue_bits(10, float("nan")),
     ],
 )
 def test_bad_input_raises_config_error(call):
     with pytest.raises(ConfigError):
         call()
-
-
-def test_cue_bits_floor_with_tolerance():
-    assert th.cue_bits(100, 0.29) == 29  # 0.29*100 = 28.999999999999996
-    assert th.cue_bits(100, 0.5) == 50 and th.cue_bits(10, 0.35) == 3
 
 
 def test_hypergeom_pmf_matches_scipy_and_edges():

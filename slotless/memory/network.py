@@ -1,46 +1,43 @@
-"""The K-winner modern Hopfield network and the 1-winner MHN as its k=1, f=1, eps=1 case.
+"""The K-winner modern Hopfield network, and the 1-winner MHN as its k = 1, f = 1, eps = 1 case.
 
-Spec §1.3-1.7. This module holds
+Book: {ref}`ch-kwinner` builds one network step by step with the readable functions of this
+module; {ref}`ch-methods` specifies the model (``eq-methods-init``, ``eq-methods-forward``,
+``eq-methods-update``, ``eq-methods-ties``, ``eq-methods-random-winners``) and lists the presets
+(``tbl-methods-memory``). This module holds
 
-- :class:`NetworkConfig` and the presets ``MAIN``, ``ALT``, ``MHN`` (spec §1.5);
-- the READABLE general path in plain NumPy (one network, dense matrices): :func:`init_network`,
+- :class:`NetworkConfig` and :data:`PRESETS`, the one table of Part I network settings: ``"kwinner"``
+  (the main K-winner), ``"kwinner-alt"`` (the alternative setting) and ``"mhn"`` (the parameter-matched
+  1-winner MHN). The CLI, the book and the benchmark all use these names;
+- the **readable** path in plain NumPy (one network, dense matrices): :func:`init_network`,
   :func:`hidden_drive`, :func:`select_winners`, :func:`learn`, :func:`output`, :func:`retrieve`.
-  The book's step-by-step chapter uses it, and it is the ground truth the fast engine of
-  :mod:`slotless.protocol` is tested equal to, bit for bit;
-- the compiled primitives the fast engine shares with it (mask/initial draws, tie-break priorities).
+  The fast engine (:mod:`slotless.memory.kernels`) is tested equal to it, bit for bit.
 
-Randomness. The mask and the U(0,1) initial weights are drawn from a 64-bit seed taken from
-the caller's generator (see :mod:`slotless.patterns`). Ties (spec §1.6: keep values above the
-k-th largest, fill the remaining places from those equal to it) and the random winners of the
-control (spec §1.7) use a deterministic hash priority ``splitmix64(step_key + unit)``, where
-``step_key`` is derived from a per-network seed, the phase (learn / random-learn / retrieve-hidden /
-retrieve-output) and the step counter. Every unit's priority is an independent-looking 64-bit
-value, so the filled places are a uniformly random subset of the tied units.
-
-Update rule (spec §1.3). For each winner u and existing connection i of u:
-``w <- (1 - eps) * w + eps * x_i`` on both ``W_xy[u, i]`` and ``W_yx[i, u]``. This is the spec's
-``w += eps (x_i - w)`` written so that eps = 1 overwrites exactly (``0*w + 1*x = x``).
+Update rule (``eq-methods-update``). For each winner u and existing connection i of u:
+``w <- (1 - eps) * w + eps * x_i`` on both ``W_xy[u, i]`` and ``W_yx[i, u]``, which is ``w += eps (x_i - w)``
+written so that eps = 1 overwrites exactly (``0*w + 1*x = x``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace as _dc_replace
+from dataclasses import dataclass, field
+from dataclasses import replace as _dc_replace
 
-import numba as nb
 import numpy as np
 
-from .checks import ConfigError, check_choice, check_float, check_int, check_integer_product
-from .patterns import _new_state, _sample_sorted, _uniform24, splitmix64
+from ..checks import ConfigError, check_choice, check_float, check_int, check_integer_product
+from . import kernels
+from .kernels import PHASE_LEARN, PHASE_RANDOM, PHASE_RETRIEVE_HIDDEN, PHASE_RETRIEVE_OUTPUT, step_key
 
 __all__ = [
     "NetworkConfig",
-    "MAIN",
-    "ALT",
-    "MHN",
     "PRESETS",
+    "WINNER_RULES",
+    "TIE_BREAKS",
+    "DTYPES",
     "preset",
     "Network",
     "init_network",
+    "network_from_seeds",
     "hidden_drive",
     "select_winners",
     "learn",
@@ -58,23 +55,17 @@ WINNER_RULES = ("topk", "random")
 TIE_BREAKS = ("random", "lowest_index")
 DTYPES = ("float32", "float64")
 
-PHASE_LEARN = 1
-PHASE_RANDOM = 2
-PHASE_RETRIEVE_HIDDEN = 3
-PHASE_RETRIEVE_OUTPUT = 4
-
-_P40 = np.uint64(1 << 40)
-
 
 @dataclass(frozen=True)
 class NetworkConfig:
-    """A runset (n_i, n_h, s, f, k, eps) plus the learning winner rule and tie-break (spec §1.1, §1.6, §1.7).
+    """A runset (n_i, n_h, s, f, k, eps) plus the learning winner rule and the tie-break
+    (``eq-methods-ties``, ``eq-methods-random-winners``).
 
     n_input: input (= output) units n_i; n_hidden: hidden units n_h; active: ones per pattern s;
     fan_in: fraction f, each hidden unit has phi = f*n_i inputs (must be an integer);
     winners: k; epsilon: learning rate in (0, 1];
     winner_rule: "topk" (the model) or "random" (control: k random winners during learning);
-    tie_break: "random" (default, spec §1.6) or "lowest_index".
+    tie_break: "random" (default, ``eq-methods-ties``) or "lowest_index".
     """
 
     n_input: int
@@ -126,10 +117,14 @@ class NetworkConfig:
         }
 
 
-MAIN = NetworkConfig(1000, 2000, 100, 0.05, 50, 0.3)
-ALT = NetworkConfig(1000, 1000, 100, 0.1, 50, 0.3)
-MHN = NetworkConfig(1000, 100, 100, 1.0, 1, 1.0)
-PRESETS = {"kwinner": MAIN, "kwinner-alt": ALT, "mhn": MHN}
+#: The Part I network settings, one table (``tbl-methods-memory``): the main K-winner, the
+#: alternative K-winner and the parameter-matched 1-winner MHN, each with n_h f n_i = 10^5
+#: connections per direction.
+PRESETS = {
+    "kwinner": NetworkConfig(1000, 2000, 100, 0.05, 50, 0.3),
+    "kwinner-alt": NetworkConfig(1000, 1000, 100, 0.1, 50, 0.3),
+    "mhn": NetworkConfig(1000, 100, 100, 1.0, 1, 1.0),
+}
 
 
 def preset(name: str, **overrides) -> NetworkConfig:
@@ -139,213 +134,7 @@ def preset(name: str, **overrides) -> NetworkConfig:
     return PRESETS[name].replace(**overrides) if overrides else PRESETS[name]
 
 
-# ------------------------------------------------------------- shared compiled pieces
-@nb.njit(cache=True)
-def _draw_network(seed, n_hidden, n_input, phi):
-    """Mask rows (ascending input indices) and two independent U[0,1) initial draws.
 
-    Returns idx (n_h, phi) int32, u1 (n_h, phi), u2 (n_h, phi) float64 on a 2**-24 grid
-    (exact in float32), aligned with idx: W_xy[u, idx[u, j]] = u1[u, j], W_yx[idx[u, j], u] = u2[u, j].
-    """
-    state = _new_state(seed)
-    idx = np.empty((n_hidden, phi), dtype=np.int32)
-    marker = np.zeros(n_input, dtype=np.bool_)
-    for u in range(n_hidden):
-        _sample_sorted(state, n_input, phi, marker, idx[u])
-    u1 = np.empty((n_hidden, phi), dtype=np.float64)
-    u2 = np.empty((n_hidden, phi), dtype=np.float64)
-    for u in range(n_hidden):
-        for j in range(phi):
-            u1[u, j] = _uniform24(state)
-    for u in range(n_hidden):
-        for j in range(phi):
-            u2[u, j] = _uniform24(state)
-    return idx, u1, u2
-
-
-@nb.njit(cache=True)
-def _draw_network_py(seed, n_hidden, n_input, phi):
-    """Python-facing entry of :func:`_draw_network` (see the note in :mod:`slotless.patterns`)."""
-    return _draw_network(seed, n_hidden, n_input, phi)
-
-
-@nb.njit(cache=True)
-def step_key(base, phase, step):
-    """The tie/random key of one step: splitmix64(base + splitmix64(phase * 2**40 + step))."""
-    return splitmix64(base + splitmix64(np.uint64(phase) * _P40 + np.uint64(step)))
-
-
-@nb.njit(cache=True)
-def _priority(key, unit):
-    return splitmix64(key + np.uint64(unit))
-
-
-@nb.njit(cache=True)
-def _kth_smallest(buf, kth):
-    """In-place quickselect (median-of-3, Hoare): the value at position ``kth`` of sorted ``buf``."""
-    lo = 0
-    hi = buf.shape[0] - 1
-    while hi > lo:
-        mid = (lo + hi) >> 1
-        a = buf[lo]
-        b = buf[mid]
-        c = buf[hi]
-        if a > b:
-            a, b = b, a
-        if b > c:
-            b, c = c, b
-        if a > b:
-            a, b = b, a
-        piv = b
-        i = lo
-        j = hi
-        while i <= j:
-            while buf[i] < piv:
-                i += 1
-            while buf[j] > piv:
-                j -= 1
-            if i <= j:
-                t = buf[i]
-                buf[i] = buf[j]
-                buf[j] = t
-                i += 1
-                j -= 1
-        if kth <= j:
-            hi = j
-        elif kth >= i:
-            lo = i
-        else:
-            return buf[kth]
-    return buf[kth]
-
-
-@nb.njit(cache=True)
-def _kth_largest(values, k, buf, tau):
-    """The k-th largest entry of ``values`` (1 < k < n).
-
-    ``tau`` (float64, length 1) carries a threshold between calls: if between k and 6k entries
-    are >= tau, the k-th largest is selected among those only (the k largest are all >= tau, so
-    the value is the same); otherwise a full quickselect runs and tau is reset to the 2k-th largest
-    value (or to the k-th if that admits more than 6k entries). The result never depends on tau,
-    only the speed does."""
-    n = values.shape[0]
-    t = tau[0]
-    cnt = 0
-    for i in range(n):
-        v = values[i]
-        if v >= t:
-            buf[cnt] = v
-            cnt += 1
-    if cnt >= k and cnt <= 6 * k:
-        return _kth_smallest(buf[:cnt], cnt - k)
-    buf[:] = values
-    vk = _kth_smallest(buf, n - k)  # now buf[:n-k] holds the n-k smallest entries
-    tau[0] = vk
-    if n - 2 * k >= 0:
-        v2k = _kth_smallest(buf[:n - k], n - 2 * k)
-        above = 0
-        for i in range(n):
-            if values[i] >= v2k:
-                above += 1
-        if above <= 6 * k:  # heavy ties at v2k (e.g. the zeros of an MHN output): keep tau = vk
-            tau[0] = v2k
-    return vk
-
-
-@nb.njit(cache=True)
-def _kth_largest_py(values, k, buf, tau):
-    """Python-facing entry of :func:`_kth_largest` (for tests)."""
-    return _kth_largest(values, k, buf, tau)
-
-
-@nb.njit(cache=True)
-def _select_top(values, k, lowest_index, key, out, buf, tau):
-    """Write the k selected indices (ascending) into out[:k] (spec §1.6 rule).
-
-    ``buf`` is scratch of the same length and dtype as ``values``; ``tau`` see :func:`_kth_largest`."""
-    n = values.shape[0]
-    if k >= n:
-        for i in range(n):
-            out[i] = i
-        return
-    if k == 1:
-        vk = values[0]
-        for i in range(1, n):
-            if values[i] > vk:
-                vk = values[i]
-    else:
-        vk = _kth_largest(values, k, buf, tau)
-    n_gt = 0
-    n_eq = 0
-    for i in range(n):
-        if values[i] > vk:
-            n_gt += 1
-        elif values[i] == vk:
-            n_eq += 1
-    need = k - n_gt
-    if need == n_eq or lowest_index:
-        cnt = 0
-        taken = 0
-        for i in range(n):
-            v = values[i]
-            if v > vk:
-                out[cnt] = i
-                cnt += 1
-            elif v == vk and taken < need:
-                out[cnt] = i
-                cnt += 1
-                taken += 1
-        return
-    eq = np.empty(n_eq, dtype=np.int64)
-    pr = np.empty(n_eq, dtype=np.uint64)
-    c = 0
-    for i in range(n):
-        if values[i] == vk:
-            eq[c] = i
-            pr[c] = _priority(key, i)
-            c += 1
-    order = np.argsort(pr)
-    keep = np.zeros(n_eq, dtype=np.bool_)
-    for j in range(n_eq - need, n_eq):
-        keep[order[j]] = True
-    cnt = 0
-    c = 0
-    for i in range(n):
-        v = values[i]
-        if v > vk:
-            out[cnt] = i
-            cnt += 1
-        elif v == vk:
-            if keep[c]:
-                out[cnt] = i
-                cnt += 1
-            c += 1
-
-
-@nb.njit(cache=True)
-def _random_top(n, k, key, out, prbuf):
-    """The k units with the largest hash priority (a uniform k-subset), ascending.
-
-    Priorities of distinct units are distinct (splitmix64 is a bijection), so the k largest are
-    exactly those >= the k-th largest. ``prbuf``: uint64 scratch of length 2 n."""
-    pr = prbuf[:n]
-    for i in range(n):
-        pr[i] = _priority(key, i)
-    if k >= n:
-        for i in range(n):
-            out[i] = i
-        return
-    work = prbuf[n:2 * n]
-    work[:] = pr
-    vk = _kth_smallest(work, n - k)
-    cnt = 0
-    for i in range(n):
-        if pr[i] >= vk:
-            out[cnt] = i
-            cnt += 1
-
-
-# ------------------------------------------------------------------ readable path
 def tie_priority(key, units) -> np.ndarray:
     """uint64 hash priority of ``units`` under ``key`` (vectorised splitmix64(key + unit))."""
     z = np.uint64(key) + np.asarray(units, dtype=np.uint64)
@@ -380,9 +169,9 @@ class Network:
         return self.w_xy.dtype
 
 
-def _network_from_seeds(cfg: NetworkConfig, net_seed, tie_seed, dtype="float32") -> Network:
+def network_from_seeds(cfg: NetworkConfig, net_seed, tie_seed, dtype="float32") -> Network:
     check_choice("dtype", str(np.dtype(dtype)), DTYPES)
-    idx, u1, u2 = _draw_network_py(np.uint64(net_seed), cfg.n_hidden, cfg.n_input, cfg.fan_in_count)
+    idx, u1, u2 = kernels.draw_network(np.uint64(net_seed), cfg.n_hidden, cfg.n_input, cfg.fan_in_count)
     n_h, n_i = cfg.n_hidden, cfg.n_input
     rows = np.repeat(np.arange(n_h), idx.shape[1])
     cols = idx.ravel()
@@ -396,7 +185,7 @@ def _network_from_seeds(cfg: NetworkConfig, net_seed, tie_seed, dtype="float32")
 
 
 def init_network(cfg: NetworkConfig, rng: np.random.Generator, dtype: str = "float32") -> Network:
-    """A fresh network (spec §1.3): each hidden unit gets phi = f*n_i inputs uniformly at random,
+    """A fresh network (``eq-methods-init``, {eq}`eq-kwinner-init`): each hidden unit gets phi = f*n_i inputs uniformly at random,
     W_xy = U1 * A and W_yx = U2 * A^T with independent U[0,1) draws. Two uint64 seeds
     (mask+weights, ties) are drawn from ``rng``."""
     if not isinstance(cfg, NetworkConfig):
@@ -404,7 +193,7 @@ def init_network(cfg: NetworkConfig, rng: np.random.Generator, dtype: str = "flo
     if not isinstance(rng, np.random.Generator):
         raise ConfigError(f"rng={rng!r} must be a numpy.random.Generator")
     seeds = rng.integers(0, 2**64, size=2, dtype=np.uint64)
-    return _network_from_seeds(cfg, seeds[0], seeds[1], dtype)
+    return network_from_seeds(cfg, seeds[0], seeds[1], dtype)
 
 
 def hidden_drive(net: Network, x: np.ndarray) -> np.ndarray:
@@ -419,7 +208,7 @@ def hidden_drive(net: Network, x: np.ndarray) -> np.ndarray:
 
 
 def select_winners(drive: np.ndarray, k: int, tie_break: str = "random", key=0) -> np.ndarray:
-    """Indices (ascending, int64) of the k largest entries of ``drive`` (spec §1.6).
+    """Indices (ascending, int64) of the k largest entries of ``drive`` (``eq-methods-ties``).
 
     Let v_k be the k-th largest value: all entries > v_k are kept and the remaining places are
     filled from the entries == v_k, by the largest ``tie_priority(key, unit)`` (tie_break="random")
@@ -481,7 +270,7 @@ def learn(net: Network, x: np.ndarray) -> np.ndarray:
 
 
 def retrieve(net: Network, cues: np.ndarray) -> np.ndarray:
-    """Frozen retrieval (spec §1.3 forward pass) of each row of ``cues`` (n, n_i):
+    """Frozen retrieval (``eq-methods-forward``) of each row of ``cues`` (n, n_i):
     drive, k-WTA, output, top-s. Returns (n, n_i) uint8 with exactly s ones per row."""
     cfg = net.config
     cues = np.atleast_2d(np.asarray(cues))

@@ -1,4 +1,8 @@
-"""The continual-learning protocol (spec §2.1-2.4) and the fast multi-trial engine.
+"""The continual-learning protocol and its trial engines.
+
+Book: {ref}`ch-methods` specifies the trial (``eq-methods-trial``), the cue and the score
+(``eq-methods-cue``, ``eq-methods-accuracy``) and memory age (``eq-methods-age``); {ref}`ch-retention`,
+{ref}`ch-structured` and {ref}`ch-controls` run it.
 
 One trial: a fresh network and a fresh data pool split in order into burn-in (B), evaluated (E)
 and pseudo (P) patterns. Learn the B burn-in and then the E evaluated patterns one at a time,
@@ -12,14 +16,14 @@ uint64 seeds, in this order: data (pool, then the uniform baseline), network (ma
 cues (evaluated, pseudo, uniform, in that order) and ties/random winners. Both engines consume them
 identically:
 
-- ``engine="fast"``: the whole trial as one Numba loop on the existing connections only
-  (each hidden unit's phi inputs plus a CSR from each input to the units it feeds); trials run
-  in parallel with ``prange``. Per-trial scratch lives inside the loop, so peak memory is
-  about (threads x one trial) plus the (T, E) outputs.
-- ``engine="reference"``: the readable dense NumPy path of :mod:`slotless.networks`.
+- ``engine="fast"``: the whole trial as one compiled loop on the existing connections only
+  (:func:`slotless.memory.kernels.run_trial_batch`); trials run in parallel. Per-trial scratch lives
+  inside the loop, so peak memory is about (threads x one trial) plus the (T, E) outputs.
+- ``engine="readable"``: the dense NumPy path of :mod:`slotless.memory.network`.
 
 Both give bitwise identical results for the same trial (tested), so the readable path is the
-ground truth for the fast one. (The research-style baseline for speed is :mod:`slotless.reference`.)
+ground truth for the fast one. (The straightforward reference implementation that the speed
+benchmarks compare against is :mod:`slotless.perf.reference`.)
 """
 
 from __future__ import annotations
@@ -27,53 +31,38 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-import numba as nb
 import numpy as np
 
+from ..checks import ConfigError, check_choice, check_float, check_int
+from ..io import cached_arrays
+from ..rng import trial_generator
+from . import kernels
 from . import patterns as _pat
-from .checks import ConfigError, check_choice, check_float, check_int
-from .io import cached_arrays
-from .networks import (
-    DTYPES,
-    PHASE_LEARN,
-    PHASE_RANDOM,
-    PHASE_RETRIEVE_HIDDEN,
-    PHASE_RETRIEVE_OUTPUT,
-    NetworkConfig,
-    _draw_network,
-    _network_from_seeds,
-    _random_top,
-    _select_top,
-    learn,
-    preset,
-    retrieve,
-    step_key,
-)
-from .patterns import _cue_rows, _random_rows, _tree_rows, splitmix64
-from .rng import trial_generator
+from .network import DTYPES, NetworkConfig, learn, network_from_seeds, preset, retrieve
 
 __all__ = [
+    "DATA_KINDS",
+    "ENGINES",
     "ProtocolConfig",
     "protocol_preset",
     "TrialResult",
     "run_trials",
     "run_trials_cached",
     "trial_seeds4",
-    "compile_kernels",
+    "trial_params",
 ]
 
 DATA_KINDS = ("random", "tree")
-ENGINES = ("fast", "reference")
-_UNIFORM_SALT = np.uint64(0x5851F42D4C957F2D)
+ENGINES = ("fast", "readable")
 
 
 @dataclass(frozen=True)
 class ProtocolConfig:
-    """Sizes and data of one trial (spec §2.1-2.3, §3).
+    """Sizes and data of one trial (``eq-methods-trial``, ``eq-methods-tree``).
 
     n_burn_in B, n_eval E, n_pseudo P (>= E; paper-time P = E + 1, the extra one unpaired);
     cue_fraction c in (0, 1] (cue keeps floor(c s) bits); data "random" or "tree" (needs flips b);
-    uniform_baseline: also retrieve E never-learned unstructured patterns (spec §3);
+    uniform_baseline: also retrieve E never-learned unstructured patterns (``eq-methods-tree``);
     tree_nodes: size of the tree (None: paper-time 7 n_mem for 3 n_mem + 1 leaves, i.e.
     ceil(7 (B+E+P-1)/3)).
     """
@@ -124,7 +113,7 @@ class ProtocolConfig:
 
 def protocol_preset(name: str = "paper", **overrides) -> ProtocolConfig:
     """``"paper"``: B = E = 2000, P = 2001 (default). ``"later"``: B = 3000, E = 1000, P = E and a
-    tree of 3 (B + 2E) steps (spec §2.2). Overrides (None values ignored) replace fields; under
+    tree of 3 (B + 2E) steps (``sec-methods-protocol``). Overrides (None values ignored) replace fields; under
     "later", P and tree_nodes follow the overridden sizes unless given."""
     check_choice("protocol", name, ("paper", "later"))
     overrides = {k: v for k, v in overrides.items() if v is not None}
@@ -149,7 +138,7 @@ class TrialResult:
     """Results of T trials, AGE 1 FIRST along the last axis (column a-1 = memory of age a).
 
     acc_real, acc_pseudo: (T, E) retrieval accuracy of each memory and of its paired pseudo-pattern;
-    acc_uniform: (T, E) or None, the unstructured baseline (spec §3);
+    acc_uniform: (T, E) or None, the unstructured baseline (``eq-methods-tree``);
     trace: (T, E), per memory the mean over its learning-time winners of eps (1-eps)^m_u, m_u =
     later wins of unit u (1-winner MHN: 1 if its unit was never overwritten, else 0);
     hidden_usage: (T, n_h) wins per hidden unit over burn-in + evaluated learning;
@@ -180,207 +169,33 @@ class TrialResult:
                    arrays["hidden_usage"], config)
 
 
-# ----------------------------------------------------------------- shared per-trial draws
 def trial_seeds4(seed: int, trial: int, stream="") -> np.ndarray:
     """The four uint64 seeds (data, network, cues, ties) of one trial."""
     return trial_generator(seed, trial, stream).integers(0, 2**64, size=4, dtype=np.uint64)
 
 
-@nb.njit(cache=True)
-def _trial_data(data_kind, seed, n_pool, n_uniform, n_i, s, b, tree_nodes, max_attempts):
-    """(pool (n_pool, s), uniform (n_uniform, s), ok) for one trial; ok=False: too few leaves."""
-    ok = True
-    if data_kind == 0:
-        pool = _random_rows(seed, n_pool, n_i, s)
-    else:
-        pool, attempts, found = _tree_rows(seed, n_pool, tree_nodes, n_i, s, b, max_attempts)
-        if pool.shape[0] == 0:
-            ok = False
-            pool = np.zeros((n_pool, s), dtype=np.int32)
-    uni = _random_rows(splitmix64(seed ^ _UNIFORM_SALT), n_uniform, n_i, s)
-    return pool, uni, ok
+def trial_params(cfg: NetworkConfig, proto: ProtocolConfig) -> kernels.TrialParams:
+    """The :class:`slotless.memory.kernels.TrialParams` record of ``cfg`` under ``proto``."""
+    return kernels.TrialParams(
+        data_kind=DATA_KINDS.index(proto.data), n_burn_in=proto.n_burn_in, n_eval=proto.n_eval,
+        n_pseudo=proto.n_pseudo, n_uniform=proto.n_eval if proto.uniform_baseline else 0,
+        flips=proto.flips if proto.data == "tree" else 0, tree_nodes=proto.tree_size,
+        max_attempts=kernels.MAX_TREE_ATTEMPTS, n_input=cfg.n_input, active=cfg.active, n_hidden=cfg.n_hidden,
+        fan_in_count=cfg.fan_in_count, winners=cfg.winners, cue_bits=_pat.cue_size(proto.cue_fraction, cfg.active),
+        lowest_index=cfg.tie_break == "lowest_index", random_winners=cfg.winner_rule == "random",
+        epsilon=float(cfg.epsilon))
 
 
-@nb.njit(cache=True)
-def _trial_data_py(data_kind, seed, n_pool, n_uniform, n_i, s, b, tree_nodes, max_attempts):
-    """Python-facing entry of :func:`_trial_data` (see the note in :mod:`slotless.patterns`)."""
-    return _trial_data(data_kind, seed, n_pool, n_uniform, n_i, s, b, tree_nodes, max_attempts)
-
-
-@nb.njit(cache=True)
-def _targets_py(pool, uni, B, E):
-    return _targets(pool, uni, B, E)
-
-
-@nb.njit(cache=True)
-def _targets(pool, uni, B, E):
-    """Rows to retrieve: the E evaluated, the first E pseudo, then the uniform patterns."""
-    return np.concatenate((pool[B:B + 2 * E], uni))
-
-
-# ------------------------------------------------------------------------- fast engine
-@nb.njit(cache=True)
-def _pow_table(eps, n):
-    """pw[m] = eps (1 - eps)^m for m < n, by repeated multiplication (same in both engines)."""
-    pw = np.empty(n, dtype=np.float64)
-    f = 1.0
-    for m in range(n):
-        pw[m] = eps * f
-        f *= 1.0 - eps
-    return pw
-
-
-@nb.njit(cache=True)
-def _pow_table_py(eps, n):
-    return _pow_table(eps, n)
-
-
-@nb.njit(cache=True)
-def _drive(active, off, c_unit, wcsr, dense, h, zero):
-    """h = W_xy x for the active inputs ``active`` (ascending), input by input.
-
-    With f = 1 (``dense``) every input feeds all units in order, so the inner loop is one
-    contiguous (vectorised) add; the per-unit summation order is the same either way."""
-    h[:] = zero
-    n_h = h.shape[0]
-    for a in range(active.shape[0]):
-        i = active[a]
-        if dense:
-            h += wcsr[off[i]:off[i] + n_h]
-        else:
-            for e in range(off[i], off[i + 1]):
-                h[c_unit[e]] += wcsr[e]
-
-
-@nb.njit(cache=True)
-def _fast_trial(pool, targets, cues, idx, u1, u2, B, E, n_i, k, s, lowest, random_rule, prm, eps64, tie_seed,
-                acc, trace, usage):
-    """One trial on the existing connections only. Writes acc (R,), trace (E,), usage (n_h,).
-
-    Forward weights are stored in CSR order (grouped by input, units ascending), so the drive of an
-    active input reads one contiguous run; ``emap[u, j]`` locates unit u's j-th connection in it.
-    Return weights are stored per unit, ``wyx[u, j] = W_yx[idx[u, j], u]``.
-    """
-    n_h, phi = idx.shape
-    dense = phi == n_i
-    eps = prm[0]
-    keep = prm[1]
-    one = prm[2]
-    zero = prm[3]
-    off = np.zeros(n_i + 1, dtype=np.int64)
-    for u in range(n_h):
-        for j in range(phi):
-            off[idx[u, j] + 1] += 1
-    for i in range(n_i):
-        off[i + 1] += off[i]
-    fill = off[:-1].copy()
-    c_unit = np.empty(n_h * phi, dtype=np.int32)
-    emap = np.empty((n_h, phi), dtype=np.int64)
-    wcsr = np.empty(n_h * phi, dtype=prm.dtype)
-    wyx = np.empty((n_h, phi), dtype=prm.dtype)
-    for u in range(n_h):
-        for j in range(phi):
-            i = idx[u, j]
-            e = fill[i]
-            c_unit[e] = u
-            emap[u, j] = e
-            wcsr[e] = u1[u, j]
-            wyx[u, j] = u2[u, j]
-            fill[i] = e + 1
-    h = np.zeros(n_h, dtype=prm.dtype)
-    hbuf = np.empty(n_h, dtype=prm.dtype)
-    o = np.zeros(n_i, dtype=prm.dtype)
-    obuf = np.empty(n_i, dtype=prm.dtype)
-    prbuf = np.empty(2 * n_h, dtype=np.uint64)
-    tau = np.full(3, -np.inf)  # selection thresholds: learn, retrieve-hidden, retrieve-output
-    xmark = np.zeros(n_i, dtype=np.bool_)
-    win = np.empty(k, dtype=np.int64)
-    sel = np.empty(s, dtype=np.int64)
-    win_eval = np.empty((E, k), dtype=np.int64)
-    count_at = np.empty((E, k), dtype=np.int64)
-    n_learn = B + E
-    for t in range(n_learn):
-        x = pool[t]
-        if random_rule:
-            _random_top(n_h, k, step_key(tie_seed, PHASE_RANDOM, t), win, prbuf)
-        else:
-            _drive(x, off, c_unit, wcsr, dense, h, zero)
-            _select_top(h, k, lowest, step_key(tie_seed, PHASE_LEARN, t), win, hbuf, tau[0:1])
-        for a in range(x.shape[0]):
-            xmark[x[a]] = True
-        for r in range(k):
-            u = win[r]
-            for j in range(phi):
-                xv = one if xmark[idx[u, j]] else zero
-                e = emap[u, j]
-                wcsr[e] = keep * wcsr[e] + eps * xv
-                wyx[u, j] = keep * wyx[u, j] + eps * xv
-            usage[u] += 1
-        for a in range(x.shape[0]):
-            xmark[x[a]] = False
-        if t >= B:
-            for r in range(k):
-                win_eval[t - B, r] = win[r]
-                count_at[t - B, r] = usage[win[r]]
-    pw = _pow_table(eps64, n_learn + 1)
-    for j in range(E):
-        tot = 0.0
-        for r in range(k):
-            tot += pw[usage[win_eval[j, r]] - count_at[j, r]]
-        trace[j] = tot / k
-    n_ret = cues.shape[0]
-    for q in range(n_ret):
-        c = cues[q]
-        _drive(c, off, c_unit, wcsr, dense, h, zero)
-        _select_top(h, k, lowest, step_key(tie_seed, PHASE_RETRIEVE_HIDDEN, q), win, hbuf, tau[1:2])
-        o[:] = zero
-        for r in range(k):
-            u = win[r]
-            if dense:  # f = 1: idx[u, j] = j, a contiguous (vectorised) add
-                o += wyx[u]
-            else:
-                for j in range(phi):
-                    o[idx[u, j]] += wyx[u, j]
-        _select_top(o, s, lowest, step_key(tie_seed, PHASE_RETRIEVE_OUTPUT, q), sel, obuf, tau[2:3])
-        x = targets[q]
-        for a in range(x.shape[0]):
-            xmark[x[a]] = True
-        hit = 0
-        for a in range(s):
-            if xmark[sel[a]]:
-                hit += 1
-        for a in range(x.shape[0]):
-            xmark[x[a]] = False
-        acc[q] = hit / s
-
-
-@nb.njit(cache=True, parallel=True)
-def _fast_kernel(seeds, data_kind, B, E, P, n_uni, n_i, s, b, tree_nodes, max_attempts, n_h, phi, k, m,
-                 lowest, random_rule, prm, eps64, acc, trace, usage, ok):
-    T = seeds.shape[0]
-    for t in nb.prange(T):
-        pool, uni, good = _trial_data(data_kind, seeds[t, 0], B + E + P, n_uni, n_i, s, b, tree_nodes,
-                                      max_attempts)
-        ok[t] = good
-        if not good:
-            continue
-        targets = _targets(pool, uni, B, E)
-        cues = _cue_rows(seeds[t, 2], targets, m)
-        idx, u1, u2 = _draw_network(seeds[t, 1], n_h, n_i, phi)
-        _fast_trial(pool, targets, cues, idx, u1, u2, B, E, n_i, k, s, lowest, random_rule, prm, eps64, seeds[t, 3],
-                    acc[t], trace[t], usage[t])
-
-
-# --------------------------------------------------------------------- readable engine
-def _readable_trial(cfg: NetworkConfig, proto: ProtocolConfig, seeds, dtype, m, data_kind, b, n_uni):
-    B, E = proto.n_burn_in, proto.n_eval
-    pool, uni, ok = _trial_data_py(data_kind, seeds[0], proto.n_pool, n_uni, cfg.n_input, cfg.active, b,
-                                proto.tree_size, _pat.MAX_TREE_ATTEMPTS)
+def _readable_trial(cfg: NetworkConfig, proto: ProtocolConfig, p: kernels.TrialParams, seeds, dtype):
+    """One trial on the readable path: ``(acc, trace, usage)`` as the fast engine writes them, or None."""
+    B, E = p.n_burn_in, p.n_eval
+    pool, uni, ok = kernels.trial_data(p.data_kind, seeds[0], proto.n_pool, p.n_uniform, p.n_input, p.active, p.flips,
+                                       p.tree_nodes, p.max_attempts)
     if not ok:
         return None
-    targets = _targets_py(pool, uni, B, E)
-    cues = _pat._cue_rows_py(seeds[2], targets, m)
-    net = _network_from_seeds(cfg, seeds[1], seeds[3], dtype)
+    targets = kernels.retrieval_targets(pool, uni, B, E)
+    cues = kernels.cue_rows(seeds[2], targets, p.cue_bits)
+    net = network_from_seeds(cfg, seeds[1], seeds[3], dtype)
     dense_pool = _pat.to_dense(pool[: B + E], cfg.n_input)
     win_eval, count_at = [], []
     for t in range(B + E):
@@ -390,7 +205,7 @@ def _readable_trial(cfg: NetworkConfig, proto: ProtocolConfig, seeds, dtype, m, 
             count_at.append(net.wins[winners].copy())
     eps = float(cfg.epsilon)
     later = net.wins[np.array(win_eval)] - np.array(count_at)  # (E, k) later wins of each winner
-    weights = _pow_table_py(eps, B + E + 1)[later]  # eps (1 - eps)^m_u
+    weights = kernels.pow_table(eps, B + E + 1)[later]  # eps (1 - eps)^m_u
     trace = np.zeros(E)
     for r in range(cfg.winners):  # summed in winner order, as the fast engine does
         trace += weights[:, r]
@@ -459,13 +274,9 @@ def run_trials(network, protocol: ProtocolConfig, trials: int, seed: int, stream
     """
     cfg, trials, seed, first_trial, dtype, engine, chunk_size = _validate(
         network, protocol, trials, seed, stream, first_trial, dtype, chunk_size, engine)
-    B, E, P = protocol.n_burn_in, protocol.n_eval, protocol.n_pseudo
-    m = _pat.cue_size(protocol.cue_fraction, cfg.active)
-    data_kind = 0 if protocol.data == "random" else 1
-    b = protocol.flips if protocol.data == "tree" else 0
-    n_uni = E if protocol.uniform_baseline else 0
-    R = 2 * E + n_uni
-    acc = np.zeros((trials, R), dtype=np.float64)
+    params = trial_params(cfg, protocol)
+    E = protocol.n_eval
+    acc = np.zeros((trials, 2 * E + params.n_uniform), dtype=np.float64)
     trace = np.zeros((trials, E), dtype=np.float64)
     usage = np.zeros((trials, cfg.n_hidden), dtype=np.int64)
     seeds = np.stack([trial_seeds4(seed, first_trial + t, stream) for t in range(trials)])
@@ -477,22 +288,18 @@ def run_trials(network, protocol: ProtocolConfig, trials: int, seed: int, stream
         bar = tqdm(total=trials, desc=f"{protocol.data} trials", unit="trial")
     try:
         if engine == "fast":
-            np_dtype = np.dtype(dtype)
-            prm = np.array([cfg.epsilon, 1.0 - cfg.epsilon, 1.0, 0.0], dtype=np_dtype)
+            prm = np.array([cfg.epsilon, 1.0 - cfg.epsilon, 1.0, 0.0], dtype=np.dtype(dtype))
             ok = np.ones(trials, dtype=np.bool_)
             for lo in range(0, trials, chunk):
                 hi = min(trials, lo + chunk)
-                _fast_kernel(seeds[lo:hi], data_kind, B, E, P, n_uni, cfg.n_input, cfg.active, b,
-                             protocol.tree_size, _pat.MAX_TREE_ATTEMPTS, cfg.n_hidden, cfg.fan_in_count,
-                             cfg.winners, m, cfg.tie_break == "lowest_index", cfg.winner_rule == "random", prm, float(cfg.epsilon),
-                             acc[lo:hi], trace[lo:hi], usage[lo:hi], ok[lo:hi])
+                kernels.run_trial_batch(seeds[lo:hi], params, prm, acc[lo:hi], trace[lo:hi], usage[lo:hi], ok[lo:hi])
                 if bar is not None:
                     bar.update(hi - lo)
             bad = np.flatnonzero(~ok)
         else:
             bad = []
             for t in range(trials):
-                out = _readable_trial(cfg, protocol, seeds[t], dtype, m, data_kind, b, n_uni)
+                out = _readable_trial(cfg, protocol, params, seeds[t], dtype)
                 if out is None:
                     bad.append(t)
                     continue
@@ -502,7 +309,7 @@ def run_trials(network, protocol: ProtocolConfig, trials: int, seed: int, stream
         if len(bad):
             raise ConfigError(
                 f"tree_nodes={protocol.tree_size}: trial {first_trial + int(bad[0])} found too few leaves for "
-                f"{protocol.n_pool} patterns after {_pat.MAX_TREE_ATTEMPTS} regrowths; grow a larger tree"
+                f"{protocol.n_pool} patterns after {kernels.MAX_TREE_ATTEMPTS} regrowths; grow a larger tree"
             )
     finally:
         if bar is not None:
@@ -510,7 +317,7 @@ def run_trials(network, protocol: ProtocolConfig, trials: int, seed: int, stream
     # learning order -> age 1 first
     acc_real = acc[:, :E][:, ::-1].copy()
     acc_pseudo = acc[:, E:2 * E][:, ::-1].copy()
-    acc_uniform = acc[:, 2 * E:][:, ::-1].copy() if n_uni else None
+    acc_uniform = acc[:, 2 * E:][:, ::-1].copy() if params.n_uniform else None
     config = _run_config(cfg, protocol, trials, seed, stream, first_trial, dtype, engine)
     return TrialResult(acc_real, acc_pseudo, acc_uniform, trace[:, ::-1].copy(), usage, config)
 
@@ -524,7 +331,7 @@ def run_trials_cached(network, protocol: ProtocolConfig, trials: int, seed: int,
     cfg, trials, seed, first_trial, dtype, engine, chunk_size = _validate(
         network, protocol, trials, seed, stream, first_trial, dtype, chunk_size, engine)
     config = _run_config(cfg, protocol, trials, seed, stream, first_trial, dtype, engine)
-    config["kind"] = "slotless.protocol.run_trials"
+    config["kind"] = "slotless.memory.protocol.run_trials"
 
     def compute():
         return run_trials(cfg, protocol, trials, seed, stream, first_trial=first_trial, dtype=dtype,
@@ -535,21 +342,3 @@ def run_trials_cached(network, protocol: ProtocolConfig, trials: int, seed: int,
     return TrialResult.from_arrays(arrays, config), from_cache
 
 
-def compile_kernels(dtypes=("float32", "float64")) -> None:
-    """Compile (or load from numba's on-disk cache) every fast kernel, on a tiny run.
-
-    Call it once before starting several processes that use the engine (``make test``
-    does), so they load the cache instead of compiling concurrently.
-    """
-    from . import models, task  # Part II's storage kernel (imports torch, so only here)
-
-    network = NetworkConfig(20, 10, 4, 0.5, 2, 0.5)
-    for dtype in dtypes:
-        run_trials(network, ProtocolConfig(5, 5, 5), 1, 0, dtype=dtype)
-        run_trials(network, ProtocolConfig(5, 5, 5, data="tree", flips=1), 1, 0, dtype=dtype)
-        config = models.MHNConfig(letters=2, context=2, hidden=4)
-        generators = models.torch_generators(0, 1, "compile")
-        slow = models.init_mhn(config, generators, dtype)
-        X = task.encode(task.draw_sequences(2, 2, 1, np.random.default_rng(0)), 2, models._dtype(dtype))[0]
-        init = models.draw_fast_init(config, 1, generators, dtype)
-        models.mhn_store(config, slow.W_K, slow.W_V, X, *init, W_items=models.item_projections(config, dtype))

@@ -3,11 +3,11 @@ paired d', significance markers, exponential fits, and the better-statistics
 additions (AUC, AUC-derived d', textbook SDT d', bootstrap CIs, degeneracy flags,
 age windows).
 
-Conventions (spec §2.4-2.8, §4):
+Conventions ({ref}`ch-methods`, ``sec-methods-measures``):
 
 - ``acc_real``, ``acc_pseudo``: ``(runs, E)`` arrays, **age 1 first** — column ``a-1``
   holds every run's accuracy on its memory of age ``a`` and, in ``acc_pseudo``, on the
-  pseudo-pattern paired with it by position (spec §2.4). The extra paper-time pseudo
+  pseudo-pattern paired with it by position (``eq-methods-age``). The extra paper-time pseudo
   entry must already be dropped (``acc_pseudo`` has as many columns as ``acc_real``).
 - The authors' design groups ``runs = n_samples * runs_per_sample`` (10 x 20) runs into
   samples; sample ``i`` is the contiguous block of runs ``i*T .. (i+1)*T-1``
@@ -26,7 +26,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 from scipy import special, stats
 
-from .checks import ConfigError, check_float, check_int
+from ..checks import ConfigError, check_float, check_int
 
 __all__ = [
     "WINDOWS",
@@ -58,10 +58,10 @@ __all__ = [
     "window_labels",
 ]
 
-#: Age windows of spec §4.7 (inclusive, 1-based ages).
+#: The age windows of ``sec-methods-measures`` (inclusive, 1-based ages).
 WINDOWS: tuple[tuple[int, int], ...] = ((1, 20), (21, 50), (51, 100), (101, 200), (201, 500), (501, 1000))
 
-#: Paired SD below this counts as zero (spec §4.6).
+#: Paired SD below this counts as zero (:func:`degeneracy_flags`).
 SD_ZERO = 1e-9
 
 
@@ -111,7 +111,7 @@ class AccuracyCurves(NamedTuple):
 
 
 def accuracy_curves(acc_real, acc_pseudo) -> AccuracyCurves:
-    """Figure 4A curves (spec §2.5): mean real and paired-pseudo accuracy per age.
+    """Figure 4A curves (``eq-methods-accuracy``, {ref}`ch-retention`): mean real and paired-pseudo accuracy per age.
 
     ``acc_real``, ``acc_pseudo``: ``(runs, E)``, age 1 first. Returns ``(E,)`` means and
     their standard errors over runs (ddof = 1; zero when there is a single run).
@@ -155,7 +155,7 @@ def _paired_diff(acc_real, acc_pseudo, n_samples) -> np.ndarray:
 
 
 def raw_difference(acc_real, acc_pseudo, n_samples: int = 10) -> np.ndarray:
-    """Raw difference RD(a) = mean real - mean paired pseudo accuracy, per sample (spec §2.6).
+    """Raw difference RD(a) = mean real - mean paired pseudo accuracy, per sample (``eq-methods-dprime``).
 
     ``acc_*``: ``(n_samples*T, E)`` or ``(n_samples, T, E)``. Returns ``(n_samples, E)``.
     """
@@ -163,7 +163,7 @@ def raw_difference(acc_real, acc_pseudo, n_samples: int = 10) -> np.ndarray:
 
 
 def paired_dprime(acc_real, acc_pseudo, n_samples: int = 10, ddof: int = 0) -> np.ndarray:
-    """The authors' paired d' (spec §2.6): per sample and age,
+    """The authors' paired d' (``eq-methods-dprime``): per sample and age,
     ``mean_t(r_t - p_t) / SD_t(r_t - p_t)`` with the population SD (``ddof=0``).
 
     This is Cohen's d_z of the per-run paired difference, not z(H) - z(F).
@@ -186,7 +186,7 @@ def sample_means(acc, n_samples: int = 10) -> np.ndarray:
 
 # ------------------------------------------------------------ §2.7 SEM and markers
 def sem(x, axis: int = 0, ddof: int = 0) -> np.ndarray:
-    """Standard error ``SD^(ddof)/sqrt(n)`` along ``axis`` (spec §2.7 uses ddof = 0).
+    """Standard error ``SD^(ddof)/sqrt(n)`` along ``axis`` (the authors' band, ``eq-methods-markers``, uses ddof = 0).
 
     ``x``: e.g. ``(n_samples, E)`` d' values; returns ``(E,)``. NaN propagates.
     """
@@ -217,7 +217,7 @@ class MarkerResult(NamedTuple):
 
 
 def one_tailed_markers(dprime_a, dprime_b, alpha: float = 0.01, ddof: int = 0) -> MarkerResult:
-    """Significance markers of spec §2.7.
+    """Significance markers (``eq-methods-markers``).
 
     ``dprime_a``, ``dprime_b``: ``(n_samples, E)`` per-sample curves of models a
     (K-winner) and b (MHN), paired by sample index. With ``Δ = a - b``:
@@ -285,7 +285,7 @@ def bh_fdr(p, q: float = 0.01) -> BHResult:
 
 # ---------------------------------------------------------------- §2.8 exponential fits
 class ExpFit(NamedTuple):
-    """OLS fit ``ln RD(a) = ln C - lam * a`` (spec §2.8).
+    """OLS fit ``ln RD(a) = ln C - lam * a`` (``eq-methods-expfit``).
 
     ``C``, ``lam``, ``r2`` on the fitted range; ``n_floored``: points of the range with
     RD at or below the floor; ``n_used``: points in the regression; ``se_lam``,
@@ -308,7 +308,7 @@ def exp_fit(
     floor: float = 1e-100,
     exclude_floored: bool = False,
 ) -> ExpFit:
-    """Exponential fit of a raw-difference curve (spec §2.8, pitfall §8.9).
+    """Exponential fit of a raw-difference curve (``eq-methods-expfit``).
 
     ``rd``: ``(E,)`` sample-mean RD, age 1 first; ``ages``: ``(E,)`` (default ``1..E``).
     As the reference does, RD is floored at ``floor`` before the log, so a non-positive
@@ -348,7 +348,7 @@ def exp_fit(
 
 
 def exp_fit_excluding_floored(rd, ages=None, age_range=(1, 200), floor: float = 1e-100) -> ExpFit:
-    """:func:`exp_fit` with floored (non-positive) points dropped (spec §8.9)."""
+    """:func:`exp_fit` with floored (non-positive) points dropped (``eq-methods-expfit``)."""
     return exp_fit(rd, ages, age_range, floor, exclude_floored=True)
 
 
@@ -373,7 +373,7 @@ def mann_whitney_u(real, pseudo, axis: int = -2) -> np.ndarray:
 
 
 def auc(real, pseudo, axis: int = -2) -> np.ndarray:
-    """ROC-AUC per age, ``U / (n_R n_P)`` (spec §4.1): real accuracies vs pseudo ones.
+    """ROC-AUC per age, ``U / (n_R n_P)`` (``eq-methods-auc``): real accuracies vs pseudo ones.
 
     ``real``: ``(n_R, E)``, ``pseudo``: ``(n_P, E)`` (pooled runs). Returns ``(E,)`` in [0, 1].
     """
@@ -384,7 +384,7 @@ def auc(real, pseudo, axis: int = -2) -> np.ndarray:
 
 
 def auc_dprime(real, pseudo, axis: int = -2) -> np.ndarray:
-    """AUC-derived d' (spec §4.2): ``sqrt(2) Phi^{-1}(AUC_c)`` with
+    """AUC-derived d' (``eq-methods-auc``): ``sqrt(2) Phi^{-1}(AUC_c)`` with
     ``AUC_c = (U + 1/2) / (n_R n_P + 1)``, finite even at perfect separation.
 
     Shapes as :func:`auc`. The largest attainable value is
@@ -416,7 +416,7 @@ class SDTResult(NamedTuple):
 
 
 def sdt_dprime(real, pseudo, percentile: float = 95.0, threshold: float | None = None) -> SDTResult:
-    """Yes/no SDT d' (spec §4.3) with one criterion per model and cue level.
+    """Yes/no SDT d' (``eq-methods-sdt``) with one criterion per model and cue level.
 
     ``real``, ``pseudo``: ``(runs, E)`` pooled runs. "Old" means ``acc >= threshold``;
     by default the threshold is the ``percentile``-th percentile of **all** entries of
@@ -554,7 +554,7 @@ def bootstrap_measures(
 
 # --------------------------------------------------------------- §4.6 degeneracy flags
 class DegeneracyFlags(NamedTuple):
-    """Boolean ``(E,)`` flags of ages where a measure is degenerate (spec §4.6).
+    """Boolean ``(E,)`` flags of ages where a measure is degenerate ({ref}`ch-controls`).
 
     ``paired_sd_zero``: some sample has paired SD < 1e-9 (authors' d' infinite/undefined);
     ``auc_extreme``: uncorrected AUC is 0 or 1; ``rate_extreme``: uncorrected H or F is 0 or 1.
@@ -566,7 +566,7 @@ class DegeneracyFlags(NamedTuple):
 
 
 def degeneracy_flags(acc_real, acc_pseudo, n_samples: int = 10, threshold: float | None = None) -> DegeneracyFlags:
-    """Flag degenerate ages for the three d' measures (spec §4.6).
+    """Flag degenerate ages for the three d' measures ({ref}`ch-controls`).
 
     ``acc_*``: ``(n_samples*T, E)`` pooled runs. ``threshold``: SDT criterion (default as
     in :func:`sdt_dprime`).
@@ -587,7 +587,7 @@ def window_labels(windows=WINDOWS) -> list[str]:
 
 
 def window_means(x, ages=None, windows=WINDOWS) -> np.ndarray:
-    """Mean of ``x`` over each age window (spec §4.7), along the last axis.
+    """Mean of ``x`` over each age window (``sec-methods-measures``), along the last axis.
 
     ``x``: ``(..., E)`` curve(s), age 1 first; ``ages``: ``(E,)`` (default ``1..E``).
     Returns ``(..., len(windows))``; a window with no available ages is NaN. NaN/inf

@@ -1,4 +1,7 @@
-"""The Case Sequence Task (spec §5.1) and held-out splits (spec §5.8, book addition).
+"""The Case Sequence Task and its held-out splits.
+
+Book: {ref}`ch-case-sequence` introduces the task and {ref}`ch-methods` defines it (``eq-methods-task``);
+the held-out splits are a book addition used in {ref}`ch-training`.
 
 Tokens are one-hot vectors of dimension 3L: ``[0, L)`` lowercase letters, ``[L, 2L)`` uppercase
 letters, ``[2L, 3L)`` query tokens ("a/A", "b/B", ...). A sequence is C <= L distinct letters (the
@@ -20,7 +23,7 @@ from itertools import permutations, product
 import numpy as np
 import torch
 
-from .checks import ConfigError, check_float, check_int
+from ..checks import ConfigError, check_float, check_int
 
 __all__ = [
     "Sequences",
@@ -185,7 +188,7 @@ class HeldoutSplit:
 
 
 def heldout_split(letters: int, context: int, fraction: float, rng: np.random.Generator) -> HeldoutSplit:
-    """Hold out a random ``fraction`` of all sequences (book addition, spec §5.8).
+    """Hold out a random ``fraction`` of all sequences (book addition, {ref}`ch-training`).
 
     The training sampler excludes them (pass ``test_ids`` as ``exclude`` to :func:`sample_batch`);
     accuracy on ``test`` then measures generalisation to sequences never seen in training.
@@ -213,6 +216,6 @@ def describe(seqs: Sequences, letters: int) -> list[str]:
     L = letters
     out = []
     for lets, cs, qi in zip(seqs.letters, seqs.cases, seqs.query):
-        ctx = " ".join(names[int(l) + L * int(c)] for l, c in zip(lets, cs))
+        ctx = " ".join(names[int(letter) + L * int(case)] for letter, case in zip(lets, cs))
         out.append(f"{ctx} | {names[2 * L + int(lets[qi])]} -> {'upper' if cs[qi] else 'lower'}")
     return out

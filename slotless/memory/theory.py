@@ -2,14 +2,14 @@
 
 Chapter: ``book/theory/memory_results.md`` (Reconstructed Theorem 1, Reconstructed
 Proposition 2, Reconstructed Remark 3 and the book's own K-winner forgetting result).
-Every statement here is **our reconstruction** (spec §6, tag R); the paper's wording is
-not available. The analytic 1-winner curve of the authors' code (spec §2.9, tag C) is
+Every statement here is **our reconstruction** (tag R); the paper's wording is
+not available. The analytic 1-winner curve of the authors' code (``eq-retention-rdth``, tag C) is
 :func:`pb_approx` + :func:`rd_theory`.
 
-Notation (spec §1.1): ``n_input`` = n_i, ``n_hidden`` = n_h, ``active`` = s,
+Notation (``sec-methods-notation``): ``n_input`` = n_i, ``n_hidden`` = n_h, ``active`` = s,
 ``cue_fraction`` = c, m = floor(c s) cue bits, ``winners`` = k, ``epsilon`` = the
 learning rate. The probability level of Theorem 1(ii) is called ``delta`` here, to keep
-it apart from the learning rate (spec §8.11).
+it apart from the learning rate.
 
 All functions are pure: they take numbers (ages may be arrays) and return float64
 numbers or arrays. The only randomness, in :func:`mhn_dprime_finite_T`, comes from an
@@ -24,11 +24,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special, stats
 
-from .checks import ConfigError, check_float, check_int
-from .rng import trial_generator
+from ..checks import ConfigError, check_float, check_int
+from ..rng import trial_generator
+from .patterns import cue_size
 
 __all__ = [
-    "cue_bits",
     "survival",
     "hypergeom_pmf",
     "overlap_pmf",
@@ -59,7 +59,7 @@ def _check_sizes(n_input, active, n_hidden, cue_fraction):
     active = check_int("active", active, lo=1, hi=n_input - 1)
     n_hidden = check_int("n_hidden", n_hidden, lo=1)
     cue_fraction = check_float("cue_fraction", cue_fraction, 0.0, 1.0, lo_open=True)
-    m = cue_bits(active, cue_fraction)
+    m = cue_size(cue_fraction, active)
     return n_input, active, n_hidden, cue_fraction, m
 
 
@@ -94,20 +94,6 @@ def hypergeom_pmf(population: int, successes: int, draws: int) -> np.ndarray:
     pmf = np.zeros(draws + 1)
     pmf[ok] = np.exp(logp - logp.max())
     return pmf / pmf.sum()
-
-
-def cue_bits(active: int, cue_fraction: float) -> int:
-    """m = floor(c s), the number of a pattern's active bits kept in a cue (spec §2.3).
-
-    A tolerance of 1e-9 protects products such as 0.29*100 = 28.999999999999996 (spec §8.6).
-    Raises unless 1 <= m <= s.
-    """
-    active = check_int("active", active, lo=1)
-    cue_fraction = check_float("cue_fraction", cue_fraction, 0.0, 1.0, lo_open=True)
-    m = int(math.floor(cue_fraction * active + 1e-9))
-    if m < 1:
-        raise ConfigError(f"cue_fraction={cue_fraction} keeps floor(c*s)={m} of active={active} bits; need >= 1")
-    return m
 
 
 # --------------------------------------------------------------------------- Theorem 1 (i)
@@ -226,7 +212,7 @@ def baseline_var(n_input: int, active: int, n_hidden: int, cue_fraction: float) 
 
 
 def pb_approx(n_input: int, active: int, n_hidden: int, cue_fraction: float) -> float:
-    """The authors' analytic baseline (spec §2.9, tag C):
+    """The authors' analytic baseline (``eq-retention-rdth``, tag C):
     p_b ≈ s/n_i + sqrt(2c/n_i (1 - s/n_i) ln n_h).
 
     It is the Gaussian extreme-value approximation E max ≈ mu + sigma sqrt(2 ln n_h) of

@@ -1,7 +1,7 @@
-"""Speed, measured side by side (issue 7; the Performance appendix).
+"""Speed, measured side by side ({ref}`ch-performance`).
 
-The straightforward reference (:mod:`slotless.reference`: dense NumPy float64, one trial at
-a time, full products, argsort) and the fast engine (:func:`slotless.protocol.run_trials`)
+The straightforward reference (:mod:`slotless.perf.reference`: dense NumPy float64, one trial at
+a time, full products, argsort) and the fast engine (:func:`slotless.memory.protocol.run_trials`)
 are timed **in the same process, on the same settings**. Each comparison also checks that
 the two give the same accuracy curves within statistical noise, so that speed never buys
 a different model.
@@ -28,8 +28,8 @@ import time
 
 import numpy as np
 
-from .checks import ConfigError, check_choice, check_float, check_int
-from .rng import trial_generator
+from ..checks import ConfigError, check_choice, check_float, check_int
+from ..rng import trial_generator
 
 __all__ = [
     "SETTINGS",
@@ -58,12 +58,12 @@ __all__ = [
     "format_table",
 ]
 
-#: The three memory settings of the paper (spec §1.5) by their preset names in slotless.networks.
-SETTINGS = {"main": "MAIN", "alt": "ALT", "mhn": "MHN"}
-#: Cue levels of the paper (spec §2.3).
+#: The three memory settings of the paper: the keys of :data:`slotless.memory.network.PRESETS`.
+SETTINGS = ("kwinner", "kwinner-alt", "mhn")
+#: Cue levels of the paper (``eq-methods-cue``).
 CUES = (1.0, 0.5)
 
-#: Targets of issue 7 (ratios measured in one run, on this machine's cores).
+#: Speed targets (ratios measured in one run, on this machine's cores).
 TARGETS = {
     "ratio_kwinner_min": 30.0,  # main and alternative K-winner, per-trial cost, batching allowed
     "ratio_mhn_min": 10.0,
@@ -103,15 +103,15 @@ SCALES = {
     ),
 }
 
-#: Trials behind the complete paper-scale memory figure set (spec §2.10), per network setting.
+#: Trials behind the complete paper-scale memory figure set (``sec-methods-experiments``), per network setting.
 #: Accuracy curves: 100 trials per model and cue; d'/RD: 10 samples x 20 runs per model and cue.
 #: Random data: main vs MHN and alternative vs MHN at cues 1.0 and 0.5 (the MHN is counted
 #: once per comparison, i.e. not assumed to be shared). Tree data, main vs MHN: accuracy
 #: curves at b in {5,10,15,20,30} x 2 cues, d' at b=20, cue 1.0. Variants k=65 and eps=0.35
 #: (2 cues each, accuracy curves) and the random-winner control (2 cues) run at main size.
 FIGURE_SET_TRIALS = {
-    "main": 2 * (100 + 200) + 5 * 2 * 100 + 200 + 2 * 2 * 100 + 2 * 100,
-    "alt": 2 * (100 + 200),
+    "kwinner": 2 * (100 + 200) + 5 * 2 * 100 + 200 + 2 * 2 * 100 + 2 * 100,
+    "kwinner-alt": 2 * (100 + 200),
     "mhn": 2 * 2 * (100 + 200) + 5 * 2 * 100 + 200,
 }
 
@@ -221,7 +221,7 @@ def _openblas_libs():
 def blas_threads(n: int):
     """Run the block with numpy's OpenBLAS limited to ``n`` threads (no-op if not found).
 
-    The reference is timed on one core, as the issue's "about 9-10 s on one core" is: a
+    The reference is timed on one core: a
     multi-threaded BLAS mat-vec on an oversubscribed machine mostly spins, which would
     inflate the speed-up unfairly.
     """
@@ -239,17 +239,17 @@ def blas_threads(n: int):
 
 # ----------------------------------------------------------------------------- configs
 def network_preset(setting: str, shrink: int = 1, **overrides):
-    """The network preset of ``setting`` ('main', 'alt', 'mhn'), optionally shrunk.
+    """The network preset of ``setting`` (a key of :data:`SETTINGS`), optionally shrunk.
 
     ``shrink`` divides n_input, n_hidden, active and winners by an integer (k = 1 stays 1),
     keeping fan_in, epsilon and the parameter matching; used only for tiny unit-test sizes.
-    ``overrides`` replace fields of :class:`slotless.networks.NetworkConfig` (e.g. ``n_hidden=4000``).
+    ``overrides`` replace fields of :class:`slotless.memory.network.NetworkConfig` (e.g. ``n_hidden=4000``).
     """
-    from . import networks
+    from ..memory.network import PRESETS
 
-    check_choice("setting", setting, tuple(SETTINGS))
+    check_choice("setting", setting, SETTINGS)
     shrink = check_int("shrink", shrink, 1)
-    preset = getattr(networks, SETTINGS[setting])
+    preset = PRESETS[setting]
     if shrink > 1:
         fields = {name: getattr(preset, name) for name in ("n_input", "n_hidden", "active", "winners")}
         small = {name: max(1, value // shrink) for name, value in fields.items()}
@@ -258,8 +258,8 @@ def network_preset(setting: str, shrink: int = 1, **overrides):
 
 
 def protocol_config(n_mem: int, cue: float, **overrides):
-    """The paper-time protocol at size ``n_mem``: B = E = n_mem, P = n_mem + 1 (spec §2.2)."""
-    from .protocol import ProtocolConfig
+    """The paper-time protocol at size ``n_mem``: B = E = n_mem, P = n_mem + 1 (``sec-methods-protocol``)."""
+    from ..memory.protocol import ProtocolConfig
 
     n_mem = check_int("n_mem", n_mem, 2)
     cue = check_float("cue", cue, 0.0, 1.0, lo_open=True)
@@ -313,7 +313,7 @@ def time_fast(
     its cost is returned as ``warmup_seconds``. ``chunk_size`` and ``n_threads`` are passed
     through (None: the engine's defaults). Returns the same keys as :func:`time_reference`.
     """
-    from .protocol import run_trials
+    from ..memory.protocol import run_trials
 
     n_trials = check_int("n_trials", n_trials, 1)
     kwargs = {} if chunk_size is None else {"chunk_size": check_int("chunk_size", chunk_size, 1)}
@@ -461,7 +461,7 @@ def scaling(
     kind: str,
     values,
     *,
-    setting: str = "main",
+    setting: str = "kwinner",
     n_mem: int = 2000,
     n_trials: int = 16,
     cue: float = 1.0,
@@ -495,7 +495,7 @@ def scaling(
     return {"kind": kind, "setting": setting, "values": values, "s_per_trial": seconds, "n_trials": n_trials}
 
 
-def peak_rss_subprocess(setting: str = "main", n_mem: int = 2000, n_trials: int = 100, shrink: int = 1) -> dict:
+def peak_rss_subprocess(setting: str = "kwinner", n_mem: int = 2000, n_trials: int = 100, shrink: int = 1) -> dict:
     """Peak RSS of a fresh process that runs one figure-sized batch with default chunking.
 
     Returns ``{"peak_rss_mib", "baseline_rss_mib", "seconds", "n_trials"}``; the baseline is
@@ -503,8 +503,8 @@ def peak_rss_subprocess(setting: str = "main", n_mem: int = 2000, n_trials: int 
     """
     code = (
         "import json, time\n"
-        "from slotless import bench\n"
-        "from slotless.protocol import run_trials\n"
+        "from slotless.perf import bench\n"
+        "from slotless.memory.protocol import run_trials\n"
         f"net = bench.network_preset({setting!r}, {shrink})\n"
         f"pro = bench.protocol_config({n_mem}, 1.0)\n"
         "run_trials(net, pro, 1, 0, 'rss/warmup', progress=False)\n"
@@ -527,8 +527,8 @@ def peak_rss_subprocess(setting: str = "main", n_mem: int = 2000, n_trials: int 
 def sweep_scaling(seeds_list, batches: int, *, models=None, preset: str = "paper", batch_size: int = 64) -> dict:
     """Case Sequence sweep cost vs the number of seeds stacked, per model.
 
-    For each model (default: every model in :data:`slotless.training.MODELS`, under ``preset``)
-    and each number of seeds, one :func:`slotless.training.run_sweep` of ``batches`` batches is
+    For each model (default: every model in :data:`slotless.attention.training.MODELS`, under ``preset``)
+    and each number of seeds, one :func:`slotless.attention.training.run_sweep` of ``batches`` batches is
     timed (``run_sweep``'s default of one torch thread).
     ``paper_estimate_s`` extrapolates each model's 10-seed cost linearly to 5000 batches
     (an estimate, labelled as such: the per-batch cost is constant after set-up).
@@ -538,12 +538,12 @@ def sweep_scaling(seeds_list, batches: int, *, models=None, preset: str = "paper
     of wall seconds: on a shared, oversubscribed machine they estimate what the machine would do
     on its own, and the <= 3 min target is checked on ``paper_estimate_2core_cpu_s``.
     """
-    from . import training
+    from ..attention import training
 
     batches = check_int("batches", batches, 1)
     seeds_list = [check_int("seeds", s, 1) for s in seeds_list]
     if models is None:
-        models = list(_training_models(training))
+        models = list(training.MODELS)
     out = {"batches": batches, "seeds": seeds_list, "models": {}, "batch_size": batch_size}
     for model in models:
         config = training.resolve_config(model, preset)
@@ -580,14 +580,6 @@ def makespan(durations, workers: int) -> float:
     for d in sorted(durations, reverse=True):
         loads[loads.index(min(loads))] += d
     return float(max(loads))
-
-
-def _training_models(training):
-    for name in ("MODELS", "MODEL_NAMES", "PAPER_MODELS"):
-        models = getattr(training, name, None)
-        if models:
-            return list(models)
-    raise ConfigError("slotless.training exposes no model list (MODELS); pass models=[...]")
 
 
 def _interp_seeds(seeds_list, per_batch, target):
@@ -640,7 +632,7 @@ def run_benchmark(scale: str = "full", *, seed: int = 0, sweeps: bool = True, lo
     Side-by-side ratios for main, alternative and MHN at cues 1.0 and 0.5; scaling in n_h,
     memories, batch and threads; peak RSS of a figure-sized batch in a fresh process; the
     figure-set estimate; the Case Sequence sweep cost vs seeds (if ``sweeps`` and
-    :mod:`slotless.training` is available). ``log`` is called with progress lines.
+    ``sweeps`` is true). ``log`` is called with progress lines.
     """
     check_choice("scale", scale, tuple(SCALES))
     p = SCALES[scale]
@@ -657,14 +649,14 @@ def run_benchmark(scale: str = "full", *, seed: int = 0, sweeps: bool = True, lo
                 f"slotless {res['fast_s_per_trial']:.4f} s/trial, ratio {res['ratio']:.1f}x, "
                 f"max|z| {res['agreement']['max_abs_z']:.2f} < {res['agreement']['threshold']:.2f}"
             )
-    common = dict(setting="main", n_mem=p["scaling_mem"], n_trials=p["scaling_trials"], seed=seed, shrink=p["shrink"])
+    common = dict(setting="kwinner", n_mem=p["scaling_mem"], n_trials=p["scaling_trials"], seed=seed, shrink=p["shrink"])
     results["scaling"] = {}
     for kind, grid in (("n_h", "grid_nh"), ("n_mem", "grid_mem"), ("batch", "grid_batch"), ("threads", "grid_threads")):
         values = list(p[grid])
         results["scaling"][kind] = scaling(kind, values, **common)
         say(f"scaling {kind}: " + ", ".join(
             f"{v}: {s * 1e3:.1f} ms" for v, s in zip(values, results["scaling"][kind]["s_per_trial"])))
-    results["peak_rss"] = peak_rss_subprocess("main", p["n_mem"], p["rss_trials"], p["shrink"])
+    results["peak_rss"] = peak_rss_subprocess("kwinner", p["n_mem"], p["rss_trials"], p["shrink"])
     say(f"peak RSS {results['peak_rss']['peak_rss_mib']:.0f} MiB ({p['rss_trials']} trials, fresh process)")
     fig = figure_set_from_rows(results["side_by_side"])
     fig["paper_scale"] = p["n_mem"] == 2000 and p["shrink"] == 1
@@ -673,19 +665,14 @@ def run_benchmark(scale: str = "full", *, seed: int = 0, sweeps: bool = True, lo
         f"{fig['total_cpu_s']:.0f} s by CPU time over the cores")
     results["sweeps"] = None
     if sweeps:
-        try:
-            from . import training  # noqa: F401
-        except ImportError as error:
-            results["sweeps"] = {"error": f"slotless.training unavailable: {error}"}
-        else:
-            from . import training
+        from ..attention import training
 
-            models = _training_models(training)
-            if p["sweep_models"] is not None:
-                models = models[: p["sweep_models"]]
-            results["sweeps"] = sweep_scaling(p["sweep_seeds"], p["sweep_batches"], models=models)
-            say(f"sweeps (estimate from {p['sweep_batches']} batches): "
-                f"{results['sweeps']['paper_estimate_total_s']:.0f} s")
+        models = list(training.MODELS)
+        if p["sweep_models"] is not None:
+            models = models[: p["sweep_models"]]
+        results["sweeps"] = sweep_scaling(p["sweep_seeds"], p["sweep_batches"], models=models)
+        say(f"sweeps (estimate from {p['sweep_batches']} batches): "
+            f"{results['sweeps']['paper_estimate_total_s']:.0f} s")
     results["seconds"] = time.perf_counter() - start
     return results
 

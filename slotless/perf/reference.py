@@ -1,11 +1,13 @@
-"""A deliberately straightforward implementation of one trial, in the style of typical research code.
+"""The reference: a deliberately straightforward implementation of one trial, in the style of typical
+research code.
 
 Dense NumPy float64 matrices, one trial at a time, full matrix-vector products and full sorts for
-top-k, written directly from the spec (§1.3, §2.1-2.4, §3) and sharing no code with the engine.
-It is the baseline of the speed benchmarks (issue 7) and an independent *statistical* cross-check
-of :mod:`slotless.protocol`: it draws its randomness differently, so agreement is in distribution.
+top-k, written directly from the model specification of {ref}`ch-methods` and sharing no code with the
+engine.
+It is the baseline of the speed benchmarks ({ref}`ch-performance`) and an independent *statistical* cross-check
+of :mod:`slotless.memory.protocol`: it draws its randomness differently, so agreement is in distribution.
 
-Ties are broken uniformly at random (spec §1.6) by sorting on (value, random key) with
+Ties are broken uniformly at random (``eq-methods-ties``) by sorting on (value, random key) with
 ``np.lexsort``.
 """
 
@@ -15,9 +17,9 @@ import math
 
 import numpy as np
 
-from .checks import ConfigError
-from .networks import NetworkConfig, preset
-from .protocol import ProtocolConfig
+from ..checks import ConfigError
+from ..memory.network import NetworkConfig, preset
+from ..memory.protocol import ProtocolConfig
 
 __all__ = ["run_reference_trial", "reference_tree_leaves"]
 
@@ -35,7 +37,7 @@ def _random_pattern(n_input, active, rng):
 
 
 def reference_tree_leaves(n_nodes, n_input, active, flips, rng):
-    """Leaves of a nested CRP tree (spec §3), plain Python, depth first in child-creation order."""
+    """Leaves of a nested CRP tree (``eq-methods-tree``), plain Python, depth first in child-creation order."""
     patterns = [_random_pattern(n_input, active, rng)]
     children = [[]]
     counts = [0]  # c_j of node j as a child
