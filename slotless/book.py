@@ -69,7 +69,7 @@ _FALSE = ("false", "0")
 def parse_quick(value) -> bool | None:
     """A chapter's ``quick`` parameter as a bool: True, False, None (not given), or the strings
     "true"/"false"/"1"/"0" in any case (papermill's ``-p quick false`` passes a string). Anything else
-    raises a :class:`ConfigError` that names the value."""
+    raises a :class:`ConfigError` that names the value. Book: ``sec-methods-experiments``."""
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
@@ -79,7 +79,7 @@ def parse_quick(value) -> bool | None:
 
 def resolve_quick(quick) -> bool:
     """The scale of a page: its ``quick`` parameter, or if that is None the ``BOOK_QUICK`` environment
-    variable (parsed like ``quick``; unset or empty means paper scale)."""
+    variable (parsed like ``quick``; unset or empty means paper scale). Book: ``sec-methods-experiments``."""
     quick = parse_quick(quick)
     if quick is None:
         env = os.environ.get("BOOK_QUICK", "")
@@ -91,7 +91,7 @@ def resolve_quick(quick) -> bool:
 
 
 def setup(quick: bool) -> None:
-    """Apply the book's figure style and say which scale this page runs at."""
+    """Apply the book's figure style and say which scale this page runs at. Book: ``sec-methods-experiments``."""
     sns.set_theme(context="notebook", style="whitegrid", font_scale=0.95)
     plt.rcParams.update({"figure.dpi": 110, "savefig.dpi": 110, "figure.figsize": (7.0, 4.0)})
     if quick:
@@ -102,14 +102,14 @@ def setup(quick: bool) -> None:
 
 def start(quick) -> "Scale":
     """A chapter's first call: resolve ``quick`` (:func:`resolve_quick`), apply the figure style, and
-    return the page's :class:`Scale`."""
+    return the page's :class:`Scale`. Book: ``sec-methods-experiments``."""
     quick = resolve_quick(quick)
     setup(quick)
     return scale(quick)
 
 
 def band(ax, x, mean, half_width, color, label=None, alpha=0.25):
-    """Plot ``mean`` with a shaded band ``mean ± half_width`` on ``ax``."""
+    """Plot ``mean`` with a shaded band ``mean ± half_width`` on ``ax``. Book: ``eq-methods-markers`` (the SEM band)."""
     ax.plot(x, mean, color=color, label=label)
     ax.fill_between(x, mean - half_width, mean + half_width, color=color, alpha=alpha, linewidth=0)
 
@@ -137,7 +137,9 @@ class MemorySizes:
 
 @dataclass(frozen=True)
 class Scale:
-    """Every size a chapter uses, at one scale (:func:`scale`). Sections by chapter; see each field."""
+    """Every size a chapter uses, at one scale (:func:`scale`). Sections by chapter; see each field.
+    Book: ``sec-methods-experiments``.
+    """
 
     quick: bool
     memory: MemorySizes
@@ -162,7 +164,9 @@ class Scale:
 
 
 def scale(quick: bool) -> Scale:
-    """The book's sizes at quick (CI) or paper scale: the one source of every chapter's sizes."""
+    """The book's sizes at quick (CI) or paper scale: the one source of every chapter's sizes.
+    Book: ``sec-methods-experiments``, ``tbl-methods-training``.
+    """
     from .memory.network import PRESETS, NetworkConfig
 
     main, alt, mhn = PRESETS["kwinner"], PRESETS["kwinner-alt"], PRESETS["mhn"]
@@ -220,7 +224,9 @@ def scale(quick: bool) -> Scale:
 
 # ------------------------------------------------------------------------------- shared runs
 def memory_protocol(sizes: MemorySizes, cue: float):
-    """The paper-time protocol of the random-data runs at these sizes: B = E = n_mem, P = E + 1."""
+    """The paper-time protocol of the random-data runs at these sizes: B = E = n_mem, P = E + 1.
+    Book: ``eq-methods-trial``, ``sec-methods-experiments``.
+    """
     from .memory.protocol import ProtocolConfig
 
     return ProtocolConfig(n_burn_in=sizes.n_mem, n_eval=sizes.n_mem, n_pseudo=sizes.n_mem + 1, cue_fraction=cue)
@@ -228,7 +234,7 @@ def memory_protocol(sizes: MemorySizes, cue: float):
 
 def memory_stream(model: str, cue: float, kind: str) -> str:
     """The stream name of a shared random-data run: ``random/<model>/cue=<cue>/<kind>``, kind "acc" (the
-    accuracy curves) or "dprime" (the samples x runs design)."""
+    accuracy curves) or "dprime" (the samples x runs design). Book: ``sec-methods-seeding``."""
     if kind not in ("acc", "dprime"):
         raise ConfigError(f"kind={kind!r} is not allowed: choose one of 'acc', 'dprime'")
     return f"random/{model}/cue={cue}/{kind}"
@@ -237,7 +243,7 @@ def memory_stream(model: str, cue: float, kind: str) -> str:
 def memory_runs(sizes: MemorySizes, model: str, cue: float, kind: str):
     """One shared random-data run (cached): a :class:`~slotless.memory.protocol.TrialResult` with
     ``(trials, E)`` arrays, age 1 first. ``kind`` "acc" has ``acc_trials`` trials, "dprime" has
-    ``samples * runs``. Returns ``(result, from_cache)``."""
+    ``samples * runs``. Returns ``(result, from_cache)``. Book: ``sec-methods-experiments``."""
     from .memory.protocol import run_trials_cached
 
     if model not in sizes.nets:

@@ -24,7 +24,9 @@ __all__ = [
 
 
 def batches_to_threshold(accuracy: np.ndarray, threshold: float = 0.99, window: int = 100) -> list:
-    """First 1-based batch ``b >= window`` with ``mean(accuracy[b-window:b]) >= threshold``, per row; else None."""
+    """First 1-based batch ``b >= window`` with ``mean(accuracy[b-window:b]) >= threshold``, per row; else None.
+    Book: ``eq-methods-batches-to-99`` ({ref}`ch-training`).
+    """
     acc = np.atleast_2d(np.asarray(accuracy, dtype=np.float64))
     out = []
     for row in acc:
@@ -42,6 +44,7 @@ def binned(curve: np.ndarray, bin_size: int) -> np.ndarray:
     """Means over consecutive bins of ``bin_size`` batches along the last axis (a last partial bin included).
 
     NaN entries (batches without a measurement) are left out of a bin's mean.
+    Book: ``fig-training-curves`` ({ref}`ch-training`).
     """
     curve = np.asarray(curve, dtype=np.float64)
     n = curve.shape[-1]
@@ -54,6 +57,7 @@ def wv_ones_minus_zeros(W_V: np.ndarray, letters: int) -> np.ndarray:
     """``mean(W_V[0, l] + W_V[1, L+l]) / 2 - mean(W_V[0, L+l] + W_V[1, l]) / 2`` over letters, shape ``(...)``.
 
     1 for a W_V that maps each case exactly onto its one-hot target.
+    Book: ``eq-methods-weight-diagnostics`` ({ref}`ch-training`).
     """
     L = check_int("letters", letters, 1)
     W = np.asarray(W_V)
@@ -63,7 +67,9 @@ def wv_ones_minus_zeros(W_V: np.ndarray, letters: int) -> np.ndarray:
 
 
 def qk_block(W_Q: np.ndarray, W_K: np.ndarray, letters: int) -> np.ndarray:
-    """Rows [2L, 3L) (query tokens) and columns [0, 2L) (letters) of ``W_Q^T W_K``, shape ``(..., L, 2L)``."""
+    """Rows [2L, 3L) (query tokens) and columns [0, 2L) (letters) of ``W_Q^T W_K``, shape ``(..., L, 2L)``.
+    Book: ``eq-methods-weight-diagnostics`` ({ref}`ch-training`).
+    """
     L = check_int("letters", letters, 1)
     Q, K = np.asarray(W_Q), np.asarray(W_K)
     return np.einsum("...kq,...kd->...qd", Q[..., :, 2 * L:3 * L], K[..., :, :2 * L])
@@ -71,7 +77,9 @@ def qk_block(W_Q: np.ndarray, W_K: np.ndarray, letters: int) -> np.ndarray:
 
 def block_stats(block: np.ndarray) -> dict:
     """Diagonal/off-diagonal mean and range (max - min) of square blocks ``(..., n, n)``, and
-    ``summary`` = diagonal mean - off-diagonal mean; every entry has shape ``(...)``."""
+    ``summary`` = diagonal mean - off-diagonal mean; every entry has shape ``(...)``.
+    Book: ``eq-methods-weight-diagnostics`` ({ref}`ch-training`).
+    """
     B = np.asarray(block)
     n = B.shape[-1]
     eye = np.eye(n, dtype=bool)
@@ -86,14 +94,18 @@ def block_stats(block: np.ndarray) -> dict:
 
 
 def key_covariance(W_K: np.ndarray, letters: int) -> np.ndarray:
-    """Gram matrix of the letter keys ``W_K[:, :2L]^T W_K[:, :2L]``, shape ``(..., 2L, 2L)``."""
+    """Gram matrix of the letter keys ``W_K[:, :2L]^T W_K[:, :2L]``, shape ``(..., 2L, 2L)``.
+    Book: ``eq-methods-weight-diagnostics`` ({ref}`ch-training`).
+    """
     L = check_int("letters", letters, 1)
     K = np.asarray(W_K)[..., :, :2 * L]
     return np.einsum("...ki,...kj->...ij", K, K)
 
 
 def key_query_distance(W_Q: np.ndarray, W_K: np.ndarray, letters: int) -> np.ndarray:
-    """``||W_K x_l^{case} - q_l|| / ||q_l||`` for both cases, shape ``(..., 2, L)`` (Theorem 7 diagnostic)."""
+    """``||W_K x_l^{case} - q_l|| / ||q_l||`` for both cases, shape ``(..., 2, L)`` (Theorem 7 diagnostic).
+    Book: ``eq-methods-weight-diagnostics``, {prf:ref}`thm-qk-alignment`.
+    """
     L = check_int("letters", letters, 1)
     Q, K = np.asarray(W_Q), np.asarray(W_K)
     q = Q[..., :, 2 * L:3 * L]

@@ -144,6 +144,7 @@ def key_drives(fast: FastWeights, vec) -> torch.Tensor:
 
     A recruited unit's drive is ``x . (key_map^T vec)`` for its item ``x``; an unrecruited unit's is
     ``W_hi0[u] . vec``.
+    Book: ``eq-methods-mhn-query``.
     """
     projected = lin(fast.key_map.mT, vec)  # (..., B, 3L)
     from_items = rowdot(fast.W_reinst, projected)
@@ -152,7 +153,9 @@ def key_drives(fast: FastWeights, vec) -> torch.Tensor:
 
 
 def key_readout(fast: FastWeights, g) -> torch.Tensor:
-    """``W_hi^T g = sum_u g_u W_hi[u]``, ``(..., B, d_k)``, for unit signals ``g: (..., B, n_h)``."""
+    """``W_hi^T g = sum_u g_u W_hi[u]``, ``(..., B, d_k)``, for unit signals ``g: (..., B, n_h)``.
+    Book: ``eq-methods-mhn-grads``.
+    """
     held = fast.recruited.to(g.dtype)
     out = lin(fast.key_map, vecmat(g * held, fast.W_reinst))
     if fast.W_hi0 is not None:
@@ -161,7 +164,9 @@ def key_readout(fast: FastWeights, g) -> torch.Tensor:
 
 
 def item_projections(config: MHNConfig, dtype=None) -> torch.Tensor | None:
-    """The fixed input projections ``W_items: (n_h, 3L)``, rho on [i, i] for i < 2L; None if off."""
+    """The fixed input projections ``W_items: (n_h, 3L)``, rho on [i, i] for i < 2L; None if off.
+    Book: ``eq-methods-mhn-store`` ({ref}`ch-mhn-transformer`).
+    """
     if not config.input_projections:
         return None
     w = torch.zeros(config.hidden, config.dim, dtype=torch_dtype(dtype))
@@ -177,6 +182,7 @@ def draw_fast_init(config: MHNConfig, batch_size: int, generators, dtype=None):
     W_hi0 ~ U(0, 0.5) (None, meaning zeros, with projections), W_oh0 ~ U(0, 1), W_reinst0 ~ U(0, 1),
     ``tie_noise: (S, B, C, n_h)`` ~ U(0, 1) used to break ties among maximal drives at random.
     Each seed draws from its own generator, in one call.
+    Book: ``eq-methods-mhn-store`` ({ref}`ch-mhn-transformer`).
     """
     B = check_int("batch_size", batch_size, 1)
     nh, dk, d, C = config.hidden, config.key_dim, config.dim, config.context
@@ -299,6 +305,8 @@ class MHNQuery:
 
 
 def unit_softmax(fast: FastWeights, vec, beta: float, mask_unrecruited: bool):
+    """``softmax(beta W_hi vec)`` over the n_h units, ``(..., B, n_h)``; unrecruited units get logit -inf if
+    ``mask_unrecruited``. Book: ``eq-methods-mhn-query`` ({ref}`ch-mhn-transformer`)."""
     logits = beta * key_drives(fast, vec)
     if mask_unrecruited:
         logits = logits.masked_fill(~fast.recruited, float("-inf"))
@@ -307,7 +315,9 @@ def unit_softmax(fast: FastWeights, vec, beta: float, mask_unrecruited: bool):
 
 def mhn_query(config: MHNConfig, W_Q, fast: FastWeights, xq) -> MHNQuery:
     """q = W_Q x_q, a = softmax(beta W_hi q) over all n_h units (masked if configured),
-    y_hat_MHN = W_oh a, x~ = W_reinst^T a. Reads no context item."""
+    y_hat_MHN = W_oh a, x~ = W_reinst^T a. Reads no context item.
+    Book: ``eq-methods-mhn-query`` ({ref}`ch-mhn-transformer`).
+    """
     q = lin(W_Q, xq)
     a = unit_softmax(fast, q, config.beta, config.mask_unrecruited)
     y_hat = rowdot(fast.W_oh, a)
@@ -318,7 +328,9 @@ def mhn_query(config: MHNConfig, W_Q, fast: FastWeights, xq) -> MHNQuery:
 @dataclass
 class MHNGrads:
     """Local gradients of one batch (summed over it). ``dW_Q, dW_V`` as the slow weights;
-    ``e_qv = W_V x~ - y: (..., B, 2)``; ``g_q: (..., B, n_h)`` the unit-level error signal."""
+    ``e_qv = W_V x~ - y: (..., B, 2)``; ``g_q: (..., B, n_h)`` the unit-level error signal.
+    Book: ``eq-methods-mhn-grads``.
+    """
 
     dW_Q: torch.Tensor
     dW_V: torch.Tensor

@@ -46,8 +46,9 @@ def wk_rule_gradient(rule: str, config: MHNConfig, slow: SlowWeights, fast: Fast
     - ``hebbian``: ``G = -sum_b q' x~^T`` (so the update is +K_lr q' x~^T).
     - ``exact_onehot``: :func:`exact_onehot_wk_grad` with the MHN's x~, q, y_hat = W_V x~, e = W_V x~ - y,
       gamma = beta (exact gradient of L_QV under Theorem 4's conditions, one-hot items).
-    - ``exact_reinstatement`` (§5.8): ``G = 2 sum_b q (W_reinst^T (g^Q ⊙ recruited))^T``, the exact
+    - ``exact_reinstatement`` (B): ``G = 2 sum_b q (W_reinst^T (g^Q ⊙ recruited))^T``, the exact
       gradient of L_QV through the stored keys, via a second, error-weighted reinstatement.
+    Book: ``eq-methods-wk-rules`` ({ref}`ch-training`).
     """
     check_choice("wk_rule", rule, WK_RULES)
     W_K = slow.W_K
@@ -84,6 +85,7 @@ class MHNStep:
     local W_Q/W_V gradients (:class:`MHNGrads`); ``wk_grad``: the applied rule's W_K direction
     ``(..., d_k, 3L)``; ``diagnostic_wk_grads``: the W_K direction of every rule asked for in ``diagnostic_rules``
     (computed on the same step, never applied), keyed by rule name.
+    Book: {prf:ref}`alg-mhn-transformer-step`.
     """
 
     slow: SlowWeights

@@ -47,21 +47,25 @@ MAX_ENUMERATE = 2_000_000
 
 
 def check_task(letters: int, context: int) -> tuple[int, int]:
-    """Validate ``letters >= context >= 1``; return them as ints."""
+    """Validate ``letters >= context >= 1``; return them as ints. Book: ``eq-methods-task``."""
     L = check_int("letters", letters, 1)
     C = check_int("context", context, 1, L)
     return L, C
 
 
 def n_sequences(letters: int, context: int) -> int:
-    """Number of distinct sequences ``L!/(L-C)! * 2^C * C`` (1536 at L = C = 4)."""
+    """Number of distinct sequences ``L!/(L-C)! * 2^C * C`` (1536 at L = C = 4).
+    Book: ``eq-methods-task`` ({ref}`ch-case-sequence`).
+    """
     L, C = check_task(letters, context)
     return math.perm(L, C) * 2**C * C
 
 
 @dataclass
 class Sequences:
-    """Integer description of ``n`` sequences: ``letters (n, C)``, ``cases (n, C)``, ``query (n,)``."""
+    """Integer description of ``n`` sequences: ``letters (n, C)``, ``cases (n, C)``, ``query (n,)``.
+    Book: ``eq-methods-task``.
+    """
 
     letters: np.ndarray
     cases: np.ndarray
@@ -77,7 +81,7 @@ class Sequences:
 @dataclass
 class CaseBatch:
     """An encoded batch. ``X: (B, C, 3L)`` context, ``xq: (B, 3L)`` query token, ``y: (B, 2)`` target;
-    ``seqs`` the integer description."""
+    ``seqs`` the integer description. Book: ``eq-methods-task``."""
 
     X: torch.Tensor
     xq: torch.Tensor
@@ -86,7 +90,9 @@ class CaseBatch:
 
 
 def draw_sequences(letters: int, context: int, n: int, rng: np.random.Generator) -> Sequences:
-    """``n`` i.i.d. sequences from the full task distribution, with one ``rng.random`` call."""
+    """``n`` i.i.d. sequences from the full task distribution, with one ``rng.random`` call.
+    Book: ``eq-methods-task`` ({ref}`ch-case-sequence`).
+    """
     L, C = check_task(letters, context)
     n = check_int("n", n, 0)
     u = rng.random((n, L + C + 1))
@@ -97,7 +103,9 @@ def draw_sequences(letters: int, context: int, n: int, rng: np.random.Generator)
 
 
 def sequence_ids(seqs: Sequences, letters: int) -> np.ndarray:
-    """A unique int64 id per sequence (mixed radix over letters, cases, query), shape ``(n,)``."""
+    """A unique int64 id per sequence (mixed radix over letters, cases, query), shape ``(n,)``.
+    Book: ``sec-methods-task``.
+    """
     L = check_int("letters", letters, 1)
     n, C = seqs.letters.shape
     if C * math.log2(max(L, 2)) + C + math.log2(max(C, 2)) > 62:
@@ -111,7 +119,9 @@ def sequence_ids(seqs: Sequences, letters: int) -> np.ndarray:
 
 
 def encode(seqs: Sequences, letters: int, dtype=torch.float32):
-    """One-hot tensors ``X (n, C, 3L)``, ``xq (n, 3L)``, ``y (n, 2)`` for integer sequences."""
+    """One-hot tensors ``X (n, C, 3L)``, ``xq (n, 3L)``, ``y (n, 2)`` for integer sequences.
+    Book: ``eq-methods-task`` ({ref}`ch-case-sequence`).
+    """
     L = check_int("letters", letters, 1)
     lets = torch.as_tensor(seqs.letters, dtype=torch.long)
     cases = torch.as_tensor(seqs.cases, dtype=torch.long)
@@ -128,6 +138,7 @@ def redraw_excluded(seqs: Sequences, letters: int, context: int, rng, exclude) -
     """Redraw, by rejection and in place, every sequence whose id is in the sorted array ``exclude``.
 
     Used by the held-out split: training never sees an excluded sequence.
+    Book: ``sec-methods-task`` ({ref}`ch-training`).
     """
     for _ in range(10_000):
         bad = np.isin(sequence_ids(seqs, letters), exclude)
@@ -140,7 +151,9 @@ def redraw_excluded(seqs: Sequences, letters: int, context: int, rng, exclude) -
 
 def sample_batch(letters: int, context: int, batch_size: int, rng: np.random.Generator,
                  exclude: np.ndarray | None = None, dtype=torch.float32) -> CaseBatch:
-    """A fresh batch; sequences whose id is in the sorted array ``exclude`` are redrawn (rejection)."""
+    """A fresh batch; sequences whose id is in the sorted array ``exclude`` are redrawn (rejection).
+    Book: ``eq-methods-task`` ({ref}`ch-case-sequence`).
+    """
     L, C = check_task(letters, context)
     B = check_int("batch_size", batch_size, 1)
     seqs = draw_sequences(L, C, B, rng)
@@ -151,7 +164,9 @@ def sample_batch(letters: int, context: int, batch_size: int, rng: np.random.Gen
 
 
 def enumerate_sequences(letters: int, context: int) -> Sequences:
-    """Every distinct sequence, in a fixed order (1536 at L = C = 4)."""
+    """Every distinct sequence, in a fixed order (1536 at L = C = 4).
+    Book: ``eq-methods-task`` ({ref}`ch-case-sequence`).
+    """
     L, C = check_task(letters, context)
     if n_sequences(L, C) > MAX_ENUMERATE:
         raise ConfigError(f"letters={L}, context={C}: {n_sequences(L, C)} sequences is too many to enumerate")
@@ -164,7 +179,9 @@ def enumerate_sequences(letters: int, context: int) -> Sequences:
 
 
 def permutation_reduced_set(letters: int) -> Sequences:
-    """The letters in fixed order (C = L), all 2^L case assignments, each with each of the L queries."""
+    """The letters in fixed order (C = L), all 2^L case assignments, each with each of the L queries.
+    Book: ``sec-methods-task``.
+    """
     L = check_int("letters", letters, 1, 20)
     rows = [(cs, qi) for cs in product((0, 1), repeat=L) for qi in range(L)]
     return Sequences(
@@ -175,7 +192,9 @@ def permutation_reduced_set(letters: int) -> Sequences:
 
 
 def toy_two_letter_set() -> Sequences:
-    """The 2-letter toy set: letters a, b in fixed order, all 4 case combinations, both queries (8)."""
+    """The 2-letter toy set: letters a, b in fixed order, all 4 case combinations, both queries (8).
+    Book: ``sec-methods-task``.
+    """
     return permutation_reduced_set(2)
 
 
@@ -192,6 +211,7 @@ def heldout_split(letters: int, context: int, fraction: float, rng: np.random.Ge
 
     The training sampler excludes them (pass ``test_ids`` as ``exclude`` to :func:`sample_batch`);
     accuracy on ``test`` then measures generalisation to sequences never seen in training.
+    Book: ``sec-methods-task``.
     """
     L, C = check_task(letters, context)
     fraction = check_float("heldout_fraction", fraction, 0.0, 0.9, lo_open=True)
@@ -203,7 +223,9 @@ def heldout_split(letters: int, context: int, fraction: float, rng: np.random.Ge
 
 
 def token_names(letters: int) -> list[str]:
-    """Names of the 3L tokens: 'a'.., 'A'.., 'a/A'.. (letters beyond 'z' get numbers)."""
+    """Names of the 3L tokens: 'a'.., 'A'.., 'a/A'.. (letters beyond 'z' get numbers).
+    Book: ``eq-methods-task`` ({ref}`ch-case-sequence`).
+    """
     L = check_int("letters", letters, 1)
     low = [chr(97 + i) if i < 26 else f"l{i}" for i in range(L)]
     up = [s.upper() for s in low]
@@ -211,7 +233,9 @@ def token_names(letters: int) -> list[str]:
 
 
 def describe(seqs: Sequences, letters: int) -> list[str]:
-    """Human-readable sequences, e.g. ``'c A d b | a/A -> upper'``."""
+    """Human-readable sequences, e.g. ``'c A d b | a/A -> upper'``.
+    Book: ``eq-methods-task`` ({ref}`ch-case-sequence`).
+    """
     names = token_names(letters)
     L = letters
     out = []

@@ -28,7 +28,7 @@ __all__ = [
 
 
 def torch_dtype(dtype) -> torch.dtype:
-    """``torch.float32`` (the default, also for None) or ``torch.float64``."""
+    """``torch.float32`` (the default, also for None) or ``torch.float64``. Book: ``sec-methods-training``."""
     if dtype in (None, "float32", torch.float32, np.float32):
         return torch.float32
     if dtype in ("float64", torch.float64, np.float64):
@@ -41,6 +41,7 @@ def torch_generators(seed: int, seeds, stream: str) -> list[torch.Generator]:
 
     Derived from :func:`slotless.rng.trial_seed_sequence` so seed ``s`` draws the same numbers
     whether it runs alone or stacked with others.
+    Book: ``sec-methods-training`` (per-seed generators).
     """
     seed = check_int("seed", seed, 0)
     if isinstance(seeds, (int, np.integer)):
@@ -53,7 +54,9 @@ def torch_generators(seed: int, seeds, stream: str) -> list[torch.Generator]:
 
 
 def lin(W, x):
-    """``W x`` for every vector in ``x``: ``W (..., n, m)``, ``x (..., B, m)`` or ``(..., B, C, m)``."""
+    """``W x`` for every vector in ``x``: ``W (..., n, m)``, ``x (..., B, m)`` or ``(..., B, C, m)``.
+    Book: ``eq-methods-transformer``.
+    """
     if W.ndim == 2:
         return x @ W.mT
     # one (rows, m) @ (m, n) product per seed: broadcasting W over B would run B*C tiny products
@@ -62,41 +65,55 @@ def lin(W, x):
 
 
 def outer_sum(u, v):
-    """``sum_b u_b v_b^T``: ``u (..., B, m)``, ``v (..., B, n)`` -> ``(..., m, n)``."""
+    """``sum_b u_b v_b^T``: ``u (..., B, m)``, ``v (..., B, n)`` -> ``(..., m, n)``.
+    Book: ``eq-methods-transformer-grads``.
+    """
     return u.mT @ v
 
 
 def rowdot(A, v):
-    """``A_b v_b`` per batch item: ``A (..., B, n, m)``, ``v (..., B, m)`` -> ``(..., B, n)``."""
+    """``A_b v_b`` per batch item: ``A (..., B, n, m)``, ``v (..., B, m)`` -> ``(..., B, n)``.
+    Book: ``eq-methods-transformer``.
+    """
     return (A * v.unsqueeze(-2)).sum(-1)
 
 
 def vecmat(v, A):
-    """``v_b^T A_b`` per batch item: ``v (..., B, n)``, ``A (..., B, n, m)`` -> ``(..., B, m)``."""
+    """``v_b^T A_b`` per batch item: ``v (..., B, n)``, ``A (..., B, n, m)`` -> ``(..., B, m)``.
+    Book: ``eq-methods-transformer``.
+    """
     # multiply-and-sum, not a batched (1, n) @ (n, m) product: far faster for tiny n and m
     return (v.unsqueeze(-1) * A).sum(-2)
 
 
 def softmax(logits):
-    """Softmax over the last dim; several times faster than ``torch.softmax`` for the tiny last dims here."""
+    """Softmax over the last dim; several times faster than ``torch.softmax`` for the tiny last dims here.
+    Book: ``eq-methods-transformer``, ``eq-methods-mhn-query``.
+    """
     e = (logits - logits.amax(-1, keepdim=True)).exp()
     return e / e.sum(-1, keepdim=True)
 
 
 def stack_draw(generators, fn) -> torch.Tensor:
-    """``fn(g)`` for every generator, stacked along a new leading (seed) dimension."""
+    """``fn(g)`` for every generator, stacked along a new leading (seed) dimension.
+    Book: ``sec-methods-training`` (per-seed generators).
+    """
     return torch.stack([fn(g) for g in generators])
 
 
 
 def jvp_softmax(a, u):
-    """J u with J = diag(a) - a a^T, over the last dim."""
+    """J u with J = diag(a) - a a^T, over the last dim.
+    Book: ``eq-methods-mhn-grads``, ``eq-methods-transformer-grads``.
+    """
     return a * (u - (a * u).sum(-1, keepdim=True))
 
 
 
 def cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Cosine between matrices over the last two dims, shape ``(...)``; 0 where either is 0."""
+    """Cosine between matrices over the last two dims, shape ``(...)``; 0 where either is 0.
+    Book: ``sec-methods-training`` ({ref}`ch-training`).
+    """
     num = (a * b).sum(dim=(-2, -1))
     den = a.norm(dim=(-2, -1)) * b.norm(dim=(-2, -1))
     return torch.where(den > 0, num / torch.where(den > 0, den, torch.ones_like(den)), torch.zeros_like(den))

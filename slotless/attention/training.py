@@ -98,6 +98,7 @@ class SweepConfig:
     accuracy at a longer context. ``track_cosines`` records the cosine diagnostics on batches 0,
     ``cosine_every``, 2 ``cosine_every``, ... (they never change training, and cost about half a training
     step each).
+    Book: ``tbl-methods-attention`` ({ref}`ch-training`).
     """
 
     model: str
@@ -145,6 +146,7 @@ def resolve_config(model: str, preset: str = "default", **overrides) -> SweepCon
     Rates come from :data:`LEARNING_RATES` and :data:`RULE_KEY_LR`; under the "paper" preset the
     transformer also uses the paper-time parameterisation and gradient. Overrides given as None are
     ignored (so CLI defaults can pass through); an override that does not apply to the model is refused.
+    Book: ``tbl-methods-attention`` ({ref}`ch-training`).
     """
     check_choice("model", model, tuple(MODELS))
     check_choice("preset", preset, PRESETS)
@@ -198,7 +200,7 @@ def _validate(cfg: SweepConfig) -> None:
 class SweepStreams(NamedTuple):
     """Names of the per-seed random streams of a sweep (:mod:`slotless.rng`): the task batches, the
     initial slow weights, the fast-weight draws, the evaluation draws, the held-out split and the
-    longer-context evaluation."""
+    longer-context evaluation. Book: ``sec-methods-training``."""
 
     task: str = "case/task"
     weights: str = "case/weights"
@@ -215,6 +217,7 @@ class BatchRecord:
     ``index`` (0-based); the batch ``X (S, B, C, 3L)``, ``xq (S, B, 3L)``, ``y (S, B, 2)``; the slow weights
     ``before`` and ``after`` the update; for MHN models the ``fast`` weights of the batch and the ``step``
     (:class:`slotless.attention.rules.MHNStep`), None for the transformer.
+    Book: {prf:ref}`alg-mhn-transformer-step` ({ref}`ch-attention-results`).
     """
 
     index: int
@@ -240,6 +243,7 @@ class SweepResult:
     on the same batch, if tracked (NaN on the batches between every ``cosine_every``-th); ``cosines_mhn``:
     the same against the exact gradient of the MHN's own QV loss through its stored keys (rule
     ``exact_reinstatement``).
+    Book: ``eq-methods-final-accuracy``, ``eq-methods-batches-to-99`` ({ref}`ch-training`).
     """
 
     config: SweepConfig
@@ -286,7 +290,9 @@ def _predict(cfg: SweepConfig, weights: SlowWeights, X, xq, fast_gens=None, cont
 
 def evaluate(cfg: SweepConfig, weights: SlowWeights, seqs_per_seed: list, fast_gens=None, context=None,
              chunk: int = 1024) -> np.ndarray:
-    """Accuracy ``(S,)`` of stacked ``weights`` on one list of sequences per seed (equal lengths)."""
+    """Accuracy ``(S,)`` of stacked ``weights`` on one list of sequences per seed (equal lengths).
+    Book: ``sec-methods-task`` (held-out and longer-context accuracy, {ref}`ch-training`).
+    """
     dt = torch_dtype(cfg.dtype)
     n = len(seqs_per_seed[0])
     correct = torch.zeros(len(seqs_per_seed), dtype=torch.float64)
@@ -434,7 +440,9 @@ def _run(cfg: SweepConfig, seed_list, batches, batch_size, seed, progress, strea
 
 
 def result_arrays(result: SweepResult) -> dict:
-    """A :class:`SweepResult` as a flat dict of numpy arrays (``batches_to_99`` with NaN for None)."""
+    """A :class:`SweepResult` as a flat dict of numpy arrays (``batches_to_99`` with NaN for None).
+    Book: ``sec-methods-training``.
+    """
     out = {
         "accuracy": result.accuracy, "loss": result.loss, "collisions": result.collisions,
         "final_accuracy": result.final_accuracy, "final_loss": result.final_loss,
@@ -460,6 +468,7 @@ def first_seeds(arrays: dict, n: int) -> dict:
 
     Seed ``s`` trains on its own generators, so the first ``n`` seeds of a larger sweep are the sweep
     of ``n`` seeds (up to float rounding of the batched products).
+    Book: ``sec-methods-training``.
     """
     n = check_int("n", n, 1)
     available = len(arrays["final_accuracy"])
@@ -474,6 +483,7 @@ def cached_sweep(config: SweepConfig, seeds=10, batches: int = 5000, batch_size:
 
     Returns ``(arrays, from_cache)`` with the arrays of :func:`result_arrays`. The key covers the full
     config, the run sizes and the package source, so a stale entry can never be served.
+    Book: ``tbl-methods-training`` ({ref}`ch-training`).
     """
     from ..io import cached_arrays
 
@@ -491,6 +501,7 @@ def cached_sweeps(configs, seeds=10, batches: int = 5000, batch_size: int = 64, 
     so the result does not depend on which process ran it. ``workers`` defaults to the number of
     cores (at most one per config); 1 runs them here, one after another. Returns a list of
     ``(arrays, from_cache)`` in the order of ``configs``.
+    Book: ``tbl-methods-training`` ({ref}`ch-training`).
     """
     import multiprocessing
     import os
@@ -530,6 +541,7 @@ def training_key(config: SweepConfig) -> tuple:
 
     The preset's name and the cosine tracking are left out (:data:`NON_TRAINING_SETTINGS`); so, for
     example, QK-MHN under both presets is one training.
+    Book: ``tbl-methods-training`` ({ref}`ch-training`).
     """
     return tuple((k, v) for k, v in config.to_dict().items() if k not in NON_TRAINING_SETTINGS)
 
@@ -542,6 +554,7 @@ def cached_plan(plan: dict, batches: int, batch_size: int, seed: int = 0) -> tup
     of them tracks them; each entry then gets the first ``n_seeds`` seeds of it (:func:`first_seeds`).
     Returns ``(arrays, info)``: ``arrays`` maps each name to its :func:`result_arrays`; ``info`` holds
     ``trainings`` (distinct trainings run), ``from_cache`` (how many came from the cache) and ``cpu_seconds``.
+    Book: ``tbl-methods-training`` ({ref}`ch-training`).
     """
     groups: dict = {}
     for name, (config, _) in plan.items():

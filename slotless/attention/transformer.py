@@ -86,7 +86,7 @@ class TransformerConfig:
 
 
 class SlowWeights(NamedTuple):
-    """Slow (trained) weights. ``W_Q, W_K: (..., d_k, 3L)``, ``W_V: (..., 2, 3L)``."""
+    """Slow (trained) weights. ``W_Q, W_K: (..., d_k, 3L)``, ``W_V: (..., 2, 3L)``. Book: ``eq-methods-transformer``."""
 
     W_Q: torch.Tensor
     W_K: torch.Tensor
@@ -128,7 +128,9 @@ class TransformerForward:
 
 
 def transformer_forward(params: SlowWeights, X, xq, gamma: float) -> TransformerForward:
-    """q = W_Q x_q, k_j = W_K x_j, v_j = W_V x_j, a = softmax(gamma K^T q), y_hat = sum_j a_j v_j."""
+    """q = W_Q x_q, k_j = W_K x_j, v_j = W_V x_j, a = softmax(gamma K^T q), y_hat = sum_j a_j v_j.
+    Book: ``eq-methods-transformer`` ({ref}`ch-case-sequence`).
+    """
     W_Q, W_K, W_V = params
     q = lin(W_Q, xq)
     K = lin(W_K, X)
@@ -140,7 +142,9 @@ def transformer_forward(params: SlowWeights, X, xq, gamma: float) -> Transformer
 
 
 def transformer_loss(params: SlowWeights, X, xq, y, gamma: float) -> torch.Tensor:
-    """Summed squared error ``sum_b ||y_hat_b - y_b||^2``, shape ``(...)`` (one value per seed)."""
+    """Summed squared error ``sum_b ||y_hat_b - y_b||^2``, shape ``(...)`` (one value per seed).
+    Book: ``eq-methods-transformer`` ({ref}`ch-case-sequence`).
+    """
     out = transformer_forward(params, X, xq, gamma)
     return ((out.y_hat - y) ** 2).sum(dim=(-2, -1))
 

@@ -14,9 +14,10 @@ Conventions ({ref}`ch-methods`, ``sec-methods-measures``):
   (:func:`split_samples`). The two models share only the sample index.
 - Everything here is a pure function on arrays; no simulation.
 
-Provenance: §2.5-2.8 are (C), the authors' definitions reproduced exactly
-(ddof = 0 everywhere); §4 quantities (AUC, d'_A, SDT d', bootstrap, flags,
-windows, BH) are (B) book additions.
+Provenance: accuracy curves, RD, the paired d', SEM, markers and exponential fits
+(``eq-methods-accuracy``, ``eq-methods-rd`` to ``eq-methods-expfit``) are (C), the authors'
+definitions reproduced exactly (ddof = 0 everywhere); AUC, d'_A, SDT d', bootstrap, flags,
+windows and BH (``eq-methods-auc``, ``eq-methods-sdt``) are (B) book additions.
 """
 
 from __future__ import annotations
@@ -102,7 +103,9 @@ def _ddof(ddof) -> int:
 
 # ------------------------------------------------------------------- §2.5 accuracy curves
 class AccuracyCurves(NamedTuple):
-    """Mean accuracy per age (``(E,)`` each) and its SEM over runs (ddof = 1)."""
+    """Mean accuracy per age (``(E,)`` each) and its SEM over runs (ddof = 1).
+    Book: ``eq-methods-accuracy`` ({ref}`ch-retention`).
+    """
 
     real: np.ndarray
     pseudo: np.ndarray
@@ -133,6 +136,7 @@ def split_samples(acc, n_samples: int = 10) -> np.ndarray:
 
     Sample ``i`` is the contiguous block of runs ``i*T .. (i+1)*T - 1``. A 3-D input is
     returned unchanged (after validation); its first axis must equal ``n_samples``.
+    Book: ``sec-methods-measures``, samples of runs ({ref}`ch-retention`).
     """
     n_samples = check_int("n_samples", n_samples, 1)
     arr = _array("acc", acc, (2, 3))
@@ -180,7 +184,9 @@ def paired_dprime(acc_real, acc_pseudo, n_samples: int = 10, ddof: int = 0) -> n
 
 
 def sample_means(acc, n_samples: int = 10) -> np.ndarray:
-    """Mean accuracy per sample and age: ``(n_samples*T, E) -> (n_samples, E)``."""
+    """Mean accuracy per sample and age: ``(n_samples*T, E) -> (n_samples, E)``.
+    Book: ``sec-methods-measures`` ({ref}`ch-retention`).
+    """
     return split_samples(acc, n_samples).mean(axis=1)
 
 
@@ -206,6 +212,7 @@ class MarkerResult(NamedTuple):
     ``t0``: critical value; ``p_a``/``p_b``: one-tailed p-values of "a > b" / "b > a"
     from Student's t with ``n-1`` df applied to ``t`` (for ddof = 0 this is the authors'
     slightly liberal statistic, consistent with comparing it to ``t0``).
+    Book: ``eq-methods-markers`` ({ref}`ch-retention`).
     """
 
     a_better: np.ndarray
@@ -251,7 +258,9 @@ def one_tailed_markers(dprime_a, dprime_b, alpha: float = 0.01, ddof: int = 0) -
 
 
 class BHResult(NamedTuple):
-    """Benjamini-Hochberg result: ``reject`` (bool, same shape as p) and BH-adjusted p."""
+    """Benjamini-Hochberg result: ``reject`` (bool, same shape as p) and BH-adjusted p.
+    Book: ``eq-methods-markers`` ({ref}`ch-controls`).
+    """
 
     reject: np.ndarray
     p_adjusted: np.ndarray
@@ -262,6 +271,7 @@ def bh_fdr(p, q: float = 0.01) -> BHResult:
 
     Rejects the ``k`` smallest p-values, where ``k`` is the largest rank with
     ``p_(k) <= k q / m``. NaN p-values count as 1 (never rejected, still counted in m).
+    Book: ``eq-methods-markers`` ({ref}`ch-controls`).
     """
     q = check_float("q", q, 0.0, 1.0, lo_open=True, hi_open=True)
     arr = _array("p", p, allow_nan=True)
@@ -313,7 +323,7 @@ def exp_fit(
     ``rd``: ``(E,)`` sample-mean RD, age 1 first; ``ages``: ``(E,)`` (default ``1..E``).
     As the reference does, RD is floored at ``floor`` before the log, so a non-positive
     RD enters as ``ln(1e-100) ≈ -230``; ``n_floored`` counts them. With
-    ``exclude_floored=True`` those points are dropped instead (the variant of §8.9).
+    ``exclude_floored=True`` those points are dropped instead (the variant of ``eq-methods-expfit`` that drops floored points).
     """
     y = _array("rd", rd, (1,))
     x = np.arange(1, y.size + 1, dtype=np.float64) if ages is None else _array("ages", ages, (1,))
@@ -359,6 +369,7 @@ def mann_whitney_u(real, pseudo, axis: int = -2) -> np.ndarray:
     ``real``: ``(..., n_R, E)``, ``pseudo``: ``(..., n_P, E)`` (default ``axis=-2`` is the
     run axis). ``U = #{(i,j): r_i > p_j} + 1/2 #{r_i = p_j}``, computed from mid-ranks of
     the pooled values; returns the remaining shape (e.g. ``(E,)``).
+    Book: ``eq-methods-auc`` ({ref}`ch-controls`).
     """
     r = _array("real", real)
     p = _array("pseudo", pseudo)
@@ -403,6 +414,7 @@ class SDTResult(NamedTuple):
 
     ``hits``/``false_alarms``: raw counts ``(E,)``; ``H``/``F``: corrected rates;
     ``H_raw``/``F_raw``: uncorrected rates; ``threshold``: the criterion used.
+    Book: ``eq-methods-sdt`` ({ref}`ch-controls`).
     """
 
     dprime: np.ndarray
@@ -459,6 +471,7 @@ def bootstrap_ci(
     Returns ``(lo, hi)`` of the statistic's shape, and with ``return_samples=True`` also the
     ``(n_boot, ...)`` bootstrap replicates (e.g. for a bootstrap p-value,
     ``(1 + #(rep <= 0)) / (n_boot + 1)``).
+    Book: ``sec-methods-measures`` ({ref}`ch-controls`).
     """
     n_boot = check_int("n_boot", n_boot, 1)
     chunk = check_int("chunk", chunk, 1)
@@ -488,7 +501,9 @@ def bootstrap_ci(
 class BootstrapMeasures(NamedTuple):
     """Bootstrap replicates, each ``(n_boot, E)``, of the pooled measures of one model and cue:
     ``auc`` (uncorrected), ``dprime_auc`` (corrected d'_A), ``dprime_sdt`` (Hautus, fixed
-    ``threshold``), ``dz`` (pooled paired d_z, ddof 0); ``threshold`` is the SDT criterion."""
+    ``threshold``), ``dz`` (pooled paired d_z, ddof 0); ``threshold`` is the SDT criterion.
+    Book: ``eq-methods-auc``, ``eq-methods-sdt``, ``eq-methods-dprime`` ({ref}`ch-controls`).
+    """
 
     auc: np.ndarray
     dprime_auc: np.ndarray
@@ -511,6 +526,7 @@ def bootstrap_measures(
     grows with ``N x E x levels``; it raises for more than 2048 distinct values. The SDT
     criterion stays fixed at ``threshold`` (default: the 95th percentile of all of ``pseudo``,
     as in :func:`sdt_dprime`).
+    Book: ``eq-methods-auc``, ``eq-methods-sdt``, ``eq-methods-dprime`` ({ref}`ch-controls`).
     """
     r, p = _pair(real, pseudo)
     n_boot = check_int("n_boot", n_boot, 1)
@@ -558,6 +574,7 @@ class DegeneracyFlags(NamedTuple):
 
     ``paired_sd_zero``: some sample has paired SD < 1e-9 (authors' d' infinite/undefined);
     ``auc_extreme``: uncorrected AUC is 0 or 1; ``rate_extreme``: uncorrected H or F is 0 or 1.
+    Book: ``sec-methods-measures``.
     """
 
     paired_sd_zero: np.ndarray
@@ -570,6 +587,7 @@ def degeneracy_flags(acc_real, acc_pseudo, n_samples: int = 10, threshold: float
 
     ``acc_*``: ``(n_samples*T, E)`` pooled runs. ``threshold``: SDT criterion (default as
     in :func:`sdt_dprime`).
+    Book: ``sec-methods-measures``.
     """
     real, pseudo = _pair(acc_real, acc_pseudo)
     diff = split_samples(real - pseudo, n_samples)
@@ -582,7 +600,7 @@ def degeneracy_flags(acc_real, acc_pseudo, n_samples: int = 10, threshold: float
 
 # ---------------------------------------------------------------------- §4.7 windows
 def window_labels(windows=WINDOWS) -> list[str]:
-    """``["1-20", "21-50", ...]`` for the windows."""
+    """``["1-20", "21-50", ...]`` for the windows. Book: ``sec-methods-measures`` ({ref}`ch-controls`)."""
     return [f"{lo}-{hi}" for lo, hi in windows]
 
 

@@ -128,7 +128,9 @@ PRESETS = {
 
 
 def preset(name: str, **overrides) -> NetworkConfig:
-    """``PRESETS[name]`` with explicit overrides (None values are ignored)."""
+    """``PRESETS[name]`` with explicit overrides (None values are ignored).
+    Book: ``tbl-methods-memory`` ({ref}`ch-kwinner`).
+    """
     check_choice("model", name, tuple(PRESETS))
     overrides = {k: v for k, v in overrides.items() if v is not None}
     return PRESETS[name].replace(**overrides) if overrides else PRESETS[name]
@@ -136,7 +138,9 @@ def preset(name: str, **overrides) -> NetworkConfig:
 
 
 def tie_priority(key, units) -> np.ndarray:
-    """uint64 hash priority of ``units`` under ``key`` (vectorised splitmix64(key + unit))."""
+    """uint64 hash priority of ``units`` under ``key`` (vectorised splitmix64(key + unit)).
+    Book: ``eq-methods-ties`` ({ref}`ch-kwinner`).
+    """
     z = np.uint64(key) + np.asarray(units, dtype=np.uint64)
     z = z + np.uint64(0x9E3779B97F4A7C15)
     z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
@@ -152,6 +156,7 @@ class Network:
     idx: (n_h, phi) int32, the inputs of each hidden unit (ascending);
     tie_seed: uint64 base of the tie/random-winner keys; n_learned / n_retrieved: step counters
     that feed the keys (so a sequence of calls is reproducible).
+    Book: ``eq-methods-init`` ({ref}`ch-kwinner`).
     """
 
     config: NetworkConfig
@@ -170,6 +175,8 @@ class Network:
 
 
 def network_from_seeds(cfg: NetworkConfig, net_seed, tie_seed, dtype="float32") -> Network:
+    """A fresh network from two uint64 seeds: ``net_seed`` draws the mask and the initial weights,
+    ``tie_seed`` keys the tie-breaks and random winners. Book: ``eq-methods-init`` ({ref}`ch-kwinner`)."""
     check_choice("dtype", str(np.dtype(dtype)), DTYPES)
     idx, u1, u2 = kernels.draw_network(np.uint64(net_seed), cfg.n_hidden, cfg.n_input, cfg.fan_in_count)
     n_h, n_i = cfg.n_hidden, cfg.n_input
@@ -200,7 +207,7 @@ def hidden_drive(net: Network, x: np.ndarray) -> np.ndarray:
     """h = W_xy x for one binary input ``x`` (n_i,), shape (n_h,).
 
     Summed column by column over the active inputs in ascending order (the fast engine
-    adds in the same order, so both give bitwise equal drives)."""
+    adds in the same order, so both give bitwise equal drives). Book: ``eq-methods-forward`` ({ref}`ch-kwinner`)."""
     h = np.zeros(net.config.n_hidden, dtype=net.dtype)
     for i in np.flatnonzero(x):
         h += net.w_xy[:, i]
@@ -234,7 +241,7 @@ def select_winners(drive: np.ndarray, k: int, tie_break: str = "random", key=0) 
 
 def output(net: Network, winners: np.ndarray) -> np.ndarray:
     """o = W_yx y for the indicator y of ``winners``, shape (n_i,), summed winner by winner
-    in ascending order."""
+    in ascending order. Book: ``eq-methods-forward`` ({ref}`ch-kwinner`)."""
     o = np.zeros(net.config.n_input, dtype=net.dtype)
     for u in np.sort(winners):
         o += net.w_yx[:, u]
@@ -244,7 +251,9 @@ def output(net: Network, winners: np.ndarray) -> np.ndarray:
 def learn(net: Network, x: np.ndarray) -> np.ndarray:
     """Present ``x`` (n_i,) once: pick the winners from the CURRENT weights, then move every
     existing connection of each winner toward x (both directions, rate eps). Returns the
-    winners (ascending). Non-winners and absent connections never change."""
+    winners (ascending). Non-winners and absent connections never change.
+    Book: ``eq-methods-update``, ``eq-methods-random-winners`` ({ref}`ch-kwinner`).
+    """
     cfg = net.config
     x = np.asarray(x)
     if x.shape != (cfg.n_input,):

@@ -37,7 +37,7 @@ def _seed_from(rng: np.random.Generator) -> np.uint64:
 
 
 def to_dense(rows: np.ndarray, n_input: int) -> np.ndarray:
-    """Index rows ``(n, s)`` -> binary patterns ``(n, n_input)`` uint8."""
+    """Index rows ``(n, s)`` -> binary patterns ``(n, n_input)`` uint8. Book: ``eq-methods-patterns``."""
     rows = np.asarray(rows)
     out = np.zeros((rows.shape[0], n_input), dtype=np.uint8)
     if rows.size:
@@ -47,7 +47,7 @@ def to_dense(rows: np.ndarray, n_input: int) -> np.ndarray:
 
 def to_indices(patterns: np.ndarray) -> np.ndarray:
     """Binary patterns ``(n, n_input)`` with the same number of ones per row -> ascending
-    active indices ``(n, s)`` int32."""
+    active indices ``(n, s)`` int32. Book: ``eq-methods-patterns``."""
     patterns = np.asarray(patterns)
     if patterns.ndim != 2:
         raise ConfigError(f"patterns must be 2-D (n, n_input), got shape {patterns.shape}")
@@ -115,7 +115,9 @@ def _check_tree_args(n_input, active, flips):
 def crp_tree(n_nodes: int, n_input: int, active: int, flips: int, rng: np.random.Generator) -> CRPTree:
     """Grow a nested Chinese-restaurant-process tree of ``n_nodes`` nodes (root plus
     ``n_nodes - 1`` steps, concentration 1 at every node). A child is its parent with
-    ``flips`` of the parent's ones set to 0 and ``flips`` of the parent's original zeros set to 1."""
+    ``flips`` of the parent's ones set to 0 and ``flips`` of the parent's original zeros set to 1.
+    Book: ``eq-methods-tree`` ({ref}`ch-structured`).
+    """
     n_nodes = check_int("n_nodes", n_nodes, 1)
     n_input, active, flips = _check_tree_args(n_input, active, flips)
     act, parent, depth, leaves = kernels.grow_tree(_seed_from(rng), n_nodes, n_input, active, flips)
@@ -123,7 +125,9 @@ def crp_tree(n_nodes: int, n_input: int, active: int, flips: int, rng: np.random
 
 
 def default_tree_nodes(n_needed: int) -> int:
-    """Paper-time sizing: 7 n_mem nodes for 3 n_mem + 1 needed leaves -> ceil(7 (n_needed-1)/3)."""
+    """Paper-time sizing: 7 n_mem nodes for 3 n_mem + 1 needed leaves -> ceil(7 (n_needed-1)/3).
+    Book: ``eq-methods-tree`` ({ref}`ch-structured`).
+    """
     return max(1, math.ceil(7 * max(n_needed - 1, 1) / 3))
 
 
@@ -160,7 +164,9 @@ def _tree_rows_checked(seed, n_needed, n_input, active, flips, n_nodes):
 
 
 def similarity_matrix(patterns: np.ndarray) -> np.ndarray:
-    """``(n, n)`` float64 ``X X^T / s`` ({ref}`ch-structured`): 1 on the diagonal, overlap fraction off it."""
+    """``(n, n)`` float64 ``X X^T / s`` ({ref}`ch-structured`): 1 on the diagonal, overlap fraction off it.
+    Book: ``eq-methods-tree``.
+    """
     x = np.asarray(patterns, dtype=np.float64)
     if x.ndim != 2 or x.shape[0] == 0:
         raise ConfigError(f"patterns must be a non-empty (n, n_input) array, got shape {x.shape}")

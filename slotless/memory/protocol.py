@@ -170,12 +170,14 @@ class TrialResult:
 
 
 def trial_seeds4(seed: int, trial: int, stream="") -> np.ndarray:
-    """The four uint64 seeds (data, network, cues, ties) of one trial."""
+    """The four uint64 seeds (data, network, cues, ties) of one trial. Book: ``sec-methods-seeding``."""
     return trial_generator(seed, trial, stream).integers(0, 2**64, size=4, dtype=np.uint64)
 
 
 def trial_params(cfg: NetworkConfig, proto: ProtocolConfig) -> kernels.TrialParams:
-    """The :class:`slotless.memory.kernels.TrialParams` record of ``cfg`` under ``proto``."""
+    """The :class:`slotless.memory.kernels.TrialParams` record of ``cfg`` under ``proto``.
+    Book: ``eq-methods-trial``.
+    """
     return kernels.TrialParams(
         data_kind=DATA_KINDS.index(proto.data), n_burn_in=proto.n_burn_in, n_eval=proto.n_eval,
         n_pseudo=proto.n_pseudo, n_uniform=proto.n_eval if proto.uniform_baseline else 0,
@@ -271,6 +273,7 @@ def run_trials(network, protocol: ProtocolConfig, trials: int, seed: int, stream
     chunk_size, thread count or the other trials of the call. Returns a :class:`TrialResult`
     with (T, E) arrays, age 1 first. ``chunk_size`` (default 64) trials run per compiled call;
     peak memory is about (threads x one trial's scratch) + the outputs.
+    Book: ``eq-methods-trial`` ({ref}`ch-retention`).
     """
     cfg, trials, seed, first_trial, dtype, engine, chunk_size = _validate(
         network, protocol, trials, seed, stream, first_trial, dtype, chunk_size, engine)
@@ -327,7 +330,9 @@ def run_trials_cached(network, protocol: ProtocolConfig, trials: int, seed: int,
                       progress: bool = False, engine: str = "fast"):
     """:func:`run_trials` through :func:`slotless.io.cached_arrays` (keyed by network, protocol,
     seed, stream, trial range, dtype and engine, plus the package source). Returns
-    ``(TrialResult, from_cache)``. Caching is off unless ``SLOTLESS_CACHE`` is set."""
+    ``(TrialResult, from_cache)``. Caching is off unless ``SLOTLESS_CACHE`` is set.
+    Book: ``eq-methods-trial`` ({ref}`ch-retention`).
+    """
     cfg, trials, seed, first_trial, dtype, engine, chunk_size = _validate(
         network, protocol, trials, seed, stream, first_trial, dtype, chunk_size, engine)
     config = _run_config(cfg, protocol, trials, seed, stream, first_trial, dtype, engine)

@@ -80,7 +80,9 @@ def hypergeom_pmf(population: int, successes: int, draws: int) -> np.ndarray:
     """pmf of Hypergeom(population, successes, draws) at 0..draws, shape (draws+1,).
 
     Computed from log-gamma functions in O(draws) and renormalised (scipy's per-point
-    evaluation is much slower at n_i = 10^5). Values outside the support are 0."""
+    evaluation is much slower at n_i = 10^5). Values outside the support are 0.
+    Book: {prf:ref}`prop-pseudo-baseline` ({ref}`ch-memory-results`).
+    """
     population = check_int("population", population, lo=1)
     successes = check_int("successes", successes, lo=0, hi=population)
     draws = check_int("draws", draws, lo=0, hi=population)
@@ -101,7 +103,7 @@ def survival(age, n_hidden: int) -> np.ndarray:
     """pi_a = (1 - 1/n_h)^(a-1): probability that the age-``a`` memory of a 1-winner MHN
     is still stored, if each later memory overwrites a uniformly random unit
     (Reconstructed Theorem 1 (i)). ``age``: int or array (any shape) of ages >= 1;
-    returns float64 of the same shape."""
+    returns float64 of the same shape. Book: {prf:ref}`thm-mhn-retention` ({ref}`ch-memory-results`)."""
     a = _check_age(age)
     n_hidden = check_int("n_hidden", n_hidden, lo=1)
     if n_hidden == 1:
@@ -110,7 +112,9 @@ def survival(age, n_hidden: int) -> np.ndarray:
 
 
 def decay_rate_mhn(n_hidden: int) -> float:
-    """lambda_MHN = -ln(1 - 1/n_h), the decay rate of pi_a and of the MHN's RD (≈ 1/n_h)."""
+    """lambda_MHN = -ln(1 - 1/n_h), the decay rate of pi_a and of the MHN's RD (≈ 1/n_h).
+    Book: {prf:ref}`thm-mhn-retention` ({ref}`ch-memory-results`).
+    """
     n_hidden = check_int("n_hidden", n_hidden, lo=2)
     return -math.log1p(-1.0 / n_hidden)
 
@@ -118,14 +122,18 @@ def decay_rate_mhn(n_hidden: int) -> float:
 # --------------------------------------------------------------------------- Proposition 2
 def overlap_pmf(n_input: int, active: int, cue_fraction: float) -> np.ndarray:
     """pmf of O ~ Hypergeom(n_i, s, m): the overlap of an m-bit cue with an independent
-    s-of-n_i pattern. Returns shape (m+1,), index = overlap 0..m."""
+    s-of-n_i pattern. Returns shape (m+1,), index = overlap 0..m.
+    Book: {prf:ref}`prop-pseudo-baseline` ({ref}`ch-memory-results`).
+    """
     n_input, active, _, cue_fraction, m = _check_sizes(n_input, active, 1, cue_fraction)
     return hypergeom_pmf(n_input, active, m)
 
 
 def max_overlap_pmf(n_input: int, active: int, n_hidden: int, cue_fraction: float) -> np.ndarray:
     """pmf of M = max of n_h i.i.d. Hypergeom(n_i, s, m) overlaps, from
-    P(M <= t) = F_HG(t)^n_h (Reconstructed Proposition 2). Shape (m+1,), index = 0..m."""
+    P(M <= t) = F_HG(t)^n_h (Reconstructed Proposition 2). Shape (m+1,), index = 0..m.
+    Book: {prf:ref}`prop-pseudo-baseline` ({ref}`ch-memory-results`).
+    """
     n_input, active, n_hidden, cue_fraction, m = _check_sizes(n_input, active, n_hidden, cue_fraction)
     # cumulative sum of the pmf: O(m), unlike scipy's cdf, which is O(m) per point
     cdf = np.clip(np.cumsum(hypergeom_pmf(n_input, active, m)), 0.0, 1.0)
@@ -142,6 +150,7 @@ class BaselineDistribution:
 
     ``values``: (s+1,) accuracies j/s, j = 0..s; ``pmf``: (s+1,) their probabilities;
     ``mean`` = p_b; ``var`` = sigma_B^2; ``mean_max``: E[M]; ``m``: cue bits.
+    Book: {prf:ref}`prop-pseudo-baseline` ({ref}`ch-memory-results`).
     """
 
     values: np.ndarray
@@ -174,6 +183,7 @@ def baseline_distribution(n_input: int, active: int, n_hidden: int, cue_fraction
     uniform there, independently, so their overlap is R | M ~ Hypergeom(n_i - m, s - m, s - M).
     The accuracy is (M + R)/s; hence
     p_b = (1/s) E[M + (s - M)(s - m)/(n_i - m)].
+    Book: {prf:ref}`prop-pseudo-baseline` ({ref}`ch-memory-results`).
     """
     n_input, active, n_hidden, cue_fraction, m = _check_sizes(n_input, active, n_hidden, cue_fraction)
     pm = max_overlap_pmf(n_input, active, n_hidden, cue_fraction)
@@ -199,7 +209,9 @@ def baseline_distribution(n_input: int, active: int, n_hidden: int, cue_fraction
 
 def pb_exact(n_input: int, active: int, n_hidden: int, cue_fraction: float) -> float:
     """Exact mean pseudo accuracy p_b = (1/s) E[M + (s-M)(s-m)/(n_i-m)] (Reconstructed
-    Proposition 2), computed from the exact pmf of M. Float."""
+    Proposition 2), computed from the exact pmf of M. Float.
+    Book: {prf:ref}`prop-pseudo-baseline` ({ref}`ch-memory-results`).
+    """
     n_input, active, n_hidden, cue_fraction, m = _check_sizes(n_input, active, n_hidden, cue_fraction)
     pm = max_overlap_pmf(n_input, active, n_hidden, cue_fraction)
     M = np.arange(m + 1)
@@ -207,7 +219,9 @@ def pb_exact(n_input: int, active: int, n_hidden: int, cue_fraction: float) -> f
 
 
 def baseline_var(n_input: int, active: int, n_hidden: int, cue_fraction: float) -> float:
-    """sigma_B^2, the variance of the pseudo accuracy (needed for d'). Float."""
+    """sigma_B^2, the variance of the pseudo accuracy (needed for d'). Float.
+    Book: {prf:ref}`cor-mhn-dprime` ({ref}`ch-memory-results`).
+    """
     return baseline_distribution(n_input, active, n_hidden, cue_fraction).var
 
 
@@ -227,7 +241,9 @@ def pb_approx(n_input: int, active: int, n_hidden: int, cue_fraction: float) -> 
 
 
 def rd_theory(age, n_hidden: int, pb: float) -> np.ndarray:
-    """E[RD(a)] ≈ pi_a (1 - p_b) (Reconstructed Theorem 1 (iii)); shape of ``age``."""
+    """E[RD(a)] ≈ pi_a (1 - p_b) (Reconstructed Theorem 1 (iii)); shape of ``age``.
+    Book: {prf:ref}`thm-mhn-retention` ({ref}`ch-memory-results`).
+    """
     pb = check_float("pb", pb, 0.0, 1.0)
     return survival(age, n_hidden) * (1.0 - pb)
 
@@ -236,14 +252,18 @@ def rd_theory(age, n_hidden: int, pb: float) -> np.ndarray:
 def theta_hoeffding(n_input: int, active: int, n_hidden: int, cue_fraction: float, delta: float) -> float:
     """theta_delta = m s/n_i + sqrt(m/2 ln(n_h/delta)): with probability >= 1 - delta no
     independent stored pattern overlaps the cue in more than theta_delta bits
-    (Hoeffding for sampling without replacement + union bound; Reconstructed Theorem 1 (ii))."""
+    (Hoeffding for sampling without replacement + union bound; Reconstructed Theorem 1 (ii)).
+    Book: {prf:ref}`thm-mhn-retention` ({ref}`ch-memory-results`).
+    """
     n_input, active, n_hidden, _, m = _check_sizes(n_input, active, n_hidden, cue_fraction)
     delta = check_float("delta", delta, 0.0, 1.0, lo_open=True, hi_open=True)
     return m * active / n_input + math.sqrt(m / 2.0 * math.log(n_hidden / delta))
 
 
 def theta_gauss(n_input: int, active: int, n_hidden: int, cue_fraction: float) -> float:
-    """Gaussian heuristic for E max_j O_j: m s/n_i + sqrt(2 m (s/n_i)(1 - s/n_i) ln n_h)."""
+    """Gaussian heuristic for E max_j O_j: m s/n_i + sqrt(2 m (s/n_i)(1 - s/n_i) ln n_h).
+    Book: {prf:ref}`thm-mhn-retention` ({ref}`ch-memory-results`).
+    """
     n_input, active, n_hidden, _, m = _check_sizes(n_input, active, n_hidden, cue_fraction)
     p = active / n_input
     return m * p + math.sqrt(2.0 * m * p * (1.0 - p) * math.log(n_hidden))
@@ -256,7 +276,7 @@ def mhn_dz(age, n_input: int, active: int, n_hidden: int, cue_fraction: float) -
     d_z = pi_a (1 - mu_B) / sqrt(pi_a (1 - pi_a)(1 - mu_B)^2 + (2 - pi_a) sigma_B^2),
 
     for real accuracy 1 (survivor) or a baseline draw (lost), paired with an independent
-    baseline draw. Shape of ``age``."""
+    baseline draw. Shape of ``age``. Book: {prf:ref}`cor-mhn-dprime` ({ref}`ch-memory-results`)."""
     base = baseline_distribution(n_input, active, n_hidden, cue_fraction)
     pi = survival(age, n_hidden)
     mu, var = base.mean, base.var
@@ -284,6 +304,7 @@ def mhn_dprime_finite_T(
     ``age``: 1-d array of ages. Returns ``(mean, sd, degenerate)``, each shape (len(age),):
     mean and SD of the estimator over ``n_mc`` simulated samples, and the fraction of samples
     whose paired SD is 0 (estimator undefined; excluded from mean and SD).
+    Book: {prf:ref}`cor-mhn-dprime` ({ref}`ch-memory-results`).
     """
     a = np.atleast_1d(_check_age(age))
     runs = check_int("runs", runs, lo=2)
@@ -314,6 +335,7 @@ def mhn_sdt(age, n_input: int, active: int, n_hidden: int, cue_fraction: float, 
     F = P(B >= theta), H = pi_a + (1 - pi_a) F, d'_SDT = z(H) - z(F). ``theta`` defaults to
     the exact baseline's 95% quantile (the smallest grid accuracy with CDF >= 0.95).
     Returns ``(H, F, dprime, theta)``; H and dprime have the shape of ``age``.
+    Book: {prf:ref}`cor-mhn-dprime`, ``eq-methods-sdt`` ({ref}`ch-memory-results`).
     """
     base = baseline_distribution(n_input, active, n_hidden, cue_fraction)
     theta = base.quantile(0.95) if theta is None else check_float("theta", theta, 0.0, 1.0)
@@ -330,7 +352,7 @@ def kwinner_trace(age, n_hidden: int, winners: int, epsilon: float) -> np.ndarra
     """Expected trace eps (1 - eps k/n_h)^(a-1) of an age-a memory in one of its winners
     (Reconstructed Remark 3 (b)): the trace eps(1-eps)^B with B ~ Bin(a-1, k/n_h) later
     wins, if each later memory recruits the unit with probability k/n_h independently.
-    Shape of ``age``."""
+    Shape of ``age``. Book: {prf:ref}`rem-kwinner` ({ref}`ch-memory-results`)."""
     a = _check_age(age)
     n_hidden = check_int("n_hidden", n_hidden, lo=1)
     winners = check_int("winners", winners, lo=1, hi=n_hidden)
@@ -342,7 +364,9 @@ def kwinner_trace(age, n_hidden: int, winners: int, epsilon: float) -> np.ndarra
 
 
 def decay_rate_kwinner(n_hidden: int, winners: int, epsilon: float) -> float:
-    """lambda_K = -ln(1 - eps k/n_h) (≈ eps k/n_h), the decay rate of :func:`kwinner_trace`."""
+    """lambda_K = -ln(1 - eps k/n_h) (≈ eps k/n_h), the decay rate of :func:`kwinner_trace`.
+    Book: {prf:ref}`prop-kwinner-forgetting` ({ref}`ch-memory-results`).
+    """
     n_hidden = check_int("n_hidden", n_hidden, lo=1)
     winners = check_int("winners", winners, lo=1, hi=n_hidden)
     epsilon = check_float("epsilon", epsilon, 0.0, 1.0, lo_open=True)
@@ -358,14 +382,18 @@ def kwinner_rd_theory(age, n_hidden: int, winners: int, epsilon: float, rd1: flo
     RD(a) ≈ RD(1) * trace(a)/trace(1) = RD(1) (1 - eps k/n_h)^(a-1),
 
     i.e. the raw difference is proportional to the memory's mean remaining trace. ``rd1`` is
-    the one calibrated constant (the age-1 raw difference). Shape of ``age``."""
+    the one calibrated constant (the age-1 raw difference). Shape of ``age``.
+    Book: {prf:ref}`prop-kwinner-forgetting` ({ref}`ch-memory-results`).
+    """
     rd1 = check_float("rd1", rd1, -1.0, 1.0)
     return rd1 * kwinner_trace(age, n_hidden, winners, epsilon) / epsilon
 
 
 # --------------------------------------------------------------------------- large-n_i limit of Prop 2
 def expected_max_normal(n: int) -> float:
-    """e_n = E[max of n i.i.d. standard normals], by quadrature of n z phi(z) Phi(z)^(n-1)."""
+    """e_n = E[max of n i.i.d. standard normals], by quadrature of n z phi(z) Phi(z)^(n-1).
+    Book: {prf:ref}`prop-pseudo-baseline` ({ref}`ch-memory-results`).
+    """
     n = check_int("n", n, lo=1)
     if n == 1:
         return 0.0
@@ -383,7 +411,7 @@ def pb_gauss_limit(n_input: int, active: int, n_hidden: int, cue_fraction: float
     sqrt(2 ln n_h) by the exact e_{n_h} and keeps the factor (1-p)/sqrt(1-cp) (finite-population
     variance of the cue overlap, and the uncued term that a larger M takes away). So
     sqrt(n_i) (pb_approx - pb_exact) -> sqrt(c(1-p)) (sqrt(2 ln n_h) - e_{n_h} (1-p)/sqrt(1-cp)).
-    Float."""
+    Float. Book: {prf:ref}`prop-pseudo-baseline` ({ref}`ch-memory-results`)."""
     n_input, active, n_hidden, c, m = _check_sizes(n_input, active, n_hidden, cue_fraction)
     p = active / n_input
     return p + math.sqrt(c * (1 - p) / n_input) * expected_max_normal(n_hidden) * (1 - p) / math.sqrt(1 - c * p)
