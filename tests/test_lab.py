@@ -7,6 +7,7 @@ and a chapter executes at quick scale on it through nbclient.
 """
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -26,7 +27,8 @@ def slotless_kernel(tmp_path_factory):
     prefix = tmp_path_factory.mktemp("kernel-prefix")
     # -o: take the venv as it is (never reinstall it from inside a test).
     command = ["make", "--no-print-directory", "-C", str(ROOT), "-o", str(STAMP), "kernel", f"KERNEL_PREFIX={prefix}"]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("MAKE", "MFLAGS"))}
+    result = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     return prefix / "share" / "jupyter"
 
