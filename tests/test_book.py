@@ -53,6 +53,19 @@ def test_every_figure_cell_appears_as_an_image_in_its_page(built_book):
 
 
 @pytest.mark.book
+def test_front_page_names_the_version_commit_and_source_hash_of_the_build(built_book):
+    import slotless
+
+    sys.path.insert(0, str(ROOT / "_ext"))
+    from build_info import build_info
+
+    text = re.sub(r"<[^>]+>", "", (built_book / "book" / "index.html").read_text())
+    info = build_info(ROOT)
+    assert f"Version {slotless.__version__}, built from commit {info['slotless_commit']}" in text
+    assert info["slotless_source_hash"] in text and "{{" not in text
+
+
+@pytest.mark.book
 def test_no_page_loads_scripts_or_mathjax_from_the_network(built_book):
     remote = re.compile(r'<script[^>]+src="(https?:)?//', re.I)
     for page in built_book.rglob("*.html"):
@@ -167,3 +180,43 @@ def test_each_chapter_downloads_as_a_notebook_that_executes(built_book, tmp_path
     NotebookClient(downloaded, timeout=600, kernel_name="python3",
                    resources={"metadata": {"path": str(tmp_path)}}).execute()
     assert all(o.get("output_type") != "error" for c in downloaded.cells for o in c.get("outputs", []))
+
+
+# ----------------------------------------------------------------------------- build information
+def _build_info_module():
+    sys.path.insert(0, str(ROOT / "_ext"))
+    import build_info
+
+    return build_info
+
+
+def test_build_info_names_the_package_version_git_commit_and_source_hash():
+    import slotless
+    from slotless.io import source_hash
+
+    build_info = _build_info_module()
+    info = build_info.build_info(ROOT)
+    assert info["slotless_version"] == slotless.__version__
+    assert info["slotless_source_hash"] == source_hash()[:16]
+    if shutil.which("git") and (ROOT / ".git").exists():
+        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short=12", "HEAD"],
+                                capture_output=True, text=True).stdout.strip()
+        assert info["slotless_commit"].split()[0] == commit
+
+
+def test_build_info_says_so_outside_a_git_checkout(tmp_path):
+    assert _build_info_module().git_commit(tmp_path) == "no git checkout"
+
+
+def test_launch_buttons_wait_for_the_repository_address():
+    from types import SimpleNamespace
+
+    build_info = _build_info_module()
+    launch = {"binderhub_url": "https://mybinder.org", "notebook_interface": "jupyterlab"}
+    for url, expect_buttons in (("", False), ("https://github.com/example/slotless", True)):
+        config = SimpleNamespace(myst_substitutions={}, html_theme_options={"repository_url": url,
+                                                                              "launch_buttons": dict(launch)})
+        build_info._configure(SimpleNamespace(srcdir=str(ROOT)), config)
+        assert ("launch_buttons" in config.html_theme_options) is expect_buttons
+        assert config.html_theme_options.get("use_repository_button", False) is expect_buttons
+        assert config.myst_substitutions["slotless_version"]
