@@ -357,6 +357,12 @@ class TrainingPlan:
         """The :class:`~slotless.attention.training.SweepConfig` of run ``name``."""
         return self.runs[RunName(*name)][0]
 
+    def learned_keys(self) -> list:
+        """The runs whose W_K learns (every MHN rule but ``fixed``; not the baseline), without the held-out runs:
+        the runs in which {ref}`ch-training` checks that clearly failing seeds had key collisions."""
+        return [name for name, (cfg, _) in self.runs.items()
+                if cfg.wk_rule not in (None, "fixed") and name.setting != "generalisation"]
+
 
 def training_config(sizes: TrainingSizes, model: str, preset: str = "default", **extra):
     """The sweep config of ``model`` under ``preset`` at the sizes of {ref}`ch-training` (``tbl-methods-attention``).
