@@ -119,8 +119,8 @@ def summarize_run(arrays: dict, threshold: float = SUCCESS_THRESHOLD, first: int
 
 @dataclass(frozen=True)
 class SpeedContrast:
-    """Batches to 99% of two runs among their seeds that reach it: the medians and the two-sided Mann–Whitney
-    U test's p-value (NaN when either run has no such seed)."""
+    """Batches to 99% (``eq-methods-batches-to-99``) of two runs among their seeds that reach it: the medians and
+    the two-sided Mann–Whitney U test's p-value (NaN when either run has no such seed) ({ref}`ch-training`)."""
 
     median_a: float
     median_b: float
