@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import matplotlib.pyplot as plt
 import seaborn as sns
@@ -35,6 +36,18 @@ __all__ = [
     "memory_protocol",
     "memory_runs",
     "memory_stream",
+    "CaseSequenceSizes",
+    "MHNTransformerSizes",
+    "GeneralisationSizes",
+    "TrainingSizes",
+    "RunName",
+    "TrainingPlan",
+    "training_plan",
+    "training_config",
+    "grid_run",
+    "GRID_MODELS",
+    "GENERALISATION_MODELS",
+    "SLOW_KEY_LR",
 ]
 
 #: Colours of the authors' code: K-winner MHN red / light coral, original (1-winner) MHN grey / light
@@ -136,6 +149,65 @@ class MemorySizes:
 
 
 @dataclass(frozen=True)
+class CaseSequenceSizes:
+    """The training demo of {ref}`ch-case-sequence`: the baseline transformer on an ``letters`` x ``context``
+    task, ``seeds`` stacked seeds, ``batches`` batches of ``batch_size`` at learning rate ``lr``."""
+
+    letters: int
+    context: int
+    seeds: int
+    batches: int
+    batch_size: int
+    lr: float
+
+
+@dataclass(frozen=True)
+class MHNTransformerSizes:
+    """{ref}`ch-mhn-transformer`: the number of random sequences behind the measured collision rates."""
+
+    sequences: int
+
+
+@dataclass(frozen=True)
+class GeneralisationSizes:
+    """The held-out runs of {ref}`ch-training` (a book addition): train on an ``letters`` x ``context`` task with
+    ``heldout_fraction`` of all sequences never drawn, then score ``eval_size`` sequences held out and at the
+    longer context ``eval_context``."""
+
+    letters: int
+    context: int
+    eval_context: int
+    heldout_fraction: float
+    eval_size: int
+
+
+@dataclass(frozen=True)
+class TrainingSizes:
+    """The sweeps of {ref}`ch-training` (the runs are :func:`training_plan`).
+
+    The task ``letters`` x ``context`` with ``hidden`` MHN units; ``main_seeds`` seeds per run of the main
+    comparison and ``seeds`` per run of the learning-rate grid and the generalisation runs; ``batches`` of
+    ``batch_size``; the final accuracy over the last ``window`` batches (``eq-methods-final-accuracy``);
+    cosines on every ``cosine_every``-th batch; ``transformer_lr``/``mhn_lr`` replace the presets' learning
+    rates when not None (the quick scale learns faster); ``grid_lrs`` the learning rates of the grid.
+    """
+
+    letters: int
+    context: int
+    hidden: int
+    seeds: int
+    main_seeds: int
+    batches: int
+    batch_size: int
+    window: int
+    cosine_every: int
+    transformer_lr: float | None
+    mhn_lr: float | None
+    generalisation: GeneralisationSizes
+    grid_lrs: tuple
+
+
+@dataclass(frozen=True)
 class Scale:
     """Every size a chapter uses, at one scale (:func:`scale`). Sections by chapter; see each field.
     Book: ``sec-methods-experiments``.
@@ -152,11 +224,11 @@ class Scale:
     #: {ref}`ch-controls`: bootstrap resamples.
     controls: dict = field(default_factory=dict)
     #: {ref}`ch-case-sequence`: the training demo.
-    case_sequence: dict = field(default_factory=dict)
+    case_sequence: CaseSequenceSizes | None = None
     #: {ref}`ch-mhn-transformer`: random sequences for the measured rates.
-    mhn_transformer: dict = field(default_factory=dict)
+    mhn_transformer: MHNTransformerSizes | None = None
     #: {ref}`ch-training`: task size, seeds, batches and the learning-rate grid.
-    training: dict = field(default_factory=dict)
+    training: TrainingSizes | None = None
     #: {ref}`ch-attention-results`: seeds and sequences of the identities, the QK-MHN run of Theorem 7.
     attention_theory: dict = field(default_factory=dict)
     #: {ref}`ch-performance`: the benchmark scale (a key of :data:`slotless.perf.bench.SCALES`).
@@ -185,13 +257,14 @@ def scale(quick: bool) -> Scale:
         kwinner = dict(n_learn=800, n_probe=20)
         memory_theory = dict(control_trials=200, kwinner_cues=(1.0,),
                              windows=((1, 5), (6, 20), (21, 50), (51, 100), (101, 200)))
-        case_sequence = dict(letters=2, context=2, seeds=4, batches=400, batch_size=32, lr=1e-2)
-        mhn_transformer = dict(sequences=2000)
-        training = dict(size=dict(letters=2, context=2, hidden=4), seeds=6, main_seeds=8, batches=240, batch_size=32,
-                        window=100, cosine_every=1, lr_override={"transformer": 1e-2, "mhn": 2e-2},
-                        generalisation=dict(letters=3, context=2, eval_context=3, heldout_fraction=0.25,
-                                            eval_size=512),
-                        grid_lrs=(2e-2,))
+        case_sequence = CaseSequenceSizes(letters=2, context=2, seeds=4, batches=400, batch_size=32, lr=1e-2)
+        mhn_transformer = MHNTransformerSizes(sequences=2000)
+        # the 2-letter task (n_h = 4) with larger learning rates, so that it is learned in 240 batches
+        training = TrainingSizes(letters=2, context=2, hidden=4, seeds=6, main_seeds=8, batches=240, batch_size=32,
+                                 window=100, cosine_every=1, transformer_lr=1e-2, mhn_lr=2e-2,
+                                 generalisation=GeneralisationSizes(letters=3, context=2, eval_context=3,
+                                                                    heldout_fraction=0.25, eval_size=512),
+                                 grid_lrs=(2e-2,))
         attention_theory = dict(seeds=4, sequences=128, hidden_grid=(2, 3, 4, 6, 8, 12, 16, 24), figure_sequences=128,
                                 train_batches=300, train_seeds=2, key_lr=1e-3, cosine_every=10, sign_sequences=2000)
         performance = dict(bench_scale="quick")
@@ -205,13 +278,14 @@ def scale(quick: bool) -> Scale:
         kwinner = dict(n_learn=2000, n_probe=100)
         memory_theory = dict(control_trials=100, kwinner_cues=(1.0, 0.5),
                              windows=((1, 10), (11, 50), (51, 100), (101, 200), (201, 500), (501, 1000)))
-        case_sequence = dict(letters=4, context=4, seeds=10, batches=5000, batch_size=64, lr=1e-3)
-        mhn_transformer = dict(sequences=20000)
-        training = dict(size=dict(letters=4, context=4, hidden=8), seeds=10, main_seeds=50, batches=5000,
-                        batch_size=64, window=500, cosine_every=5, lr_override={},
-                        generalisation=dict(letters=4, context=3, eval_context=4, heldout_fraction=0.25,
-                                            eval_size=1024),
-                        grid_lrs=(1e-3, 5e-3))
+        case_sequence = CaseSequenceSizes(letters=4, context=4, seeds=10, batches=5000, batch_size=64, lr=1e-3)
+        mhn_transformer = MHNTransformerSizes(sequences=20000)
+        # the paper's task and sweep length; cosines on every 5th batch (1000 per seed)
+        training = TrainingSizes(letters=4, context=4, hidden=8, seeds=10, main_seeds=50, batches=5000,
+                                 batch_size=64, window=500, cosine_every=5, transformer_lr=None, mhn_lr=None,
+                                 generalisation=GeneralisationSizes(letters=4, context=3, eval_context=4,
+                                                                    heldout_fraction=0.25, eval_size=1024),
+                                 grid_lrs=(1e-3, 5e-3))
         attention_theory = dict(seeds=8, sequences=512, hidden_grid=(2, 3, 4, 5, 6, 8, 10, 12, 16, 24, 32),
                                 figure_sequences=1024, train_batches=5000, train_seeds=4, key_lr=1e-4, cosine_every=25,
                                 sign_sequences=20000)
@@ -251,3 +325,102 @@ def memory_runs(sizes: MemorySizes, model: str, cue: float, kind: str):
     trials = sizes.acc_trials if kind == "acc" else sizes.samples * sizes.runs
     return run_trials_cached(sizes.nets[model], memory_protocol(sizes, cue), trials, SEED,
                              stream=memory_stream(model, cue, kind), progress=False)
+
+
+# ------------------------------------------------------------------------- the Part II sweeps
+class RunName(NamedTuple):
+    """A run of {ref}`ch-training`: the model (a key of ``slotless.attention.training.MODELS``, or
+    "mhn-exact-wk masked") and the setting it was trained under ("default", "paper", "key_lr=1e-4", a cell
+    of the learning-rate grid, or "generalisation")."""
+
+    model: str
+    setting: str
+
+
+#: The models of the learning-rate grid of {ref}`ch-training`.
+GRID_MODELS = ("mhn-wk", "qk-mhn")
+#: The models of the held-out runs of {ref}`ch-training`.
+GENERALISATION_MODELS = ("transformer", "qk-mhn")
+#: The slower key rate of the grid and of the MHN-W_K contrast of {ref}`ch-training`.
+SLOW_KEY_LR = 1e-4
+
+
+def grid_run(model: str, lr: float, key_lr: float) -> RunName:
+    """The name of one cell of the learning-rate grid of {ref}`ch-training` (``fig-training-lr-grid``)."""
+    return RunName(model, f"lr={lr:g}, key_lr={key_lr:g}")
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    """Every sweep of {ref}`ch-training`: ``runs`` maps a :class:`RunName` to ``(SweepConfig, n_seeds)`` (the
+    input of ``slotless.attention.training.cached_plan``), in the order the chapter reports them; ``main``
+    names the runs of the main comparison (``main_seeds`` seeds each; the others have ``seeds``)."""
+
+    runs: dict
+    main: tuple
+
+    def config(self, name):
+        """The :class:`~slotless.attention.training.SweepConfig` of run ``name``."""
+        return self.runs[RunName(*name)][0]
+
+    def learned_keys(self) -> list:
+        """The runs whose W_K learns (every MHN rule but ``fixed``; not the baseline), without the held-out runs:
+        the runs in which {ref}`ch-training` checks that clearly failing seeds had key collisions."""
+        return [name for name, (cfg, _) in self.runs.items()
+                if cfg.wk_rule not in (None, "fixed") and name.setting != "generalisation"]
+
+
+def training_config(sizes: TrainingSizes, model: str, preset: str = "default", **extra):
+    """The sweep config of ``model`` under ``preset`` at the sizes of {ref}`ch-training` (``tbl-methods-attention``).
+
+    The task size and final window come from ``sizes``; the scale's learning rate replaces the preset's unless
+    ``extra`` gives ``lr``; ``extra`` is applied last (the transformer has no ``hidden``).
+    """
+    from .attention.training import resolve_config
+
+    over = dict(letters=sizes.letters, context=sizes.context, hidden=sizes.hidden, final_window=sizes.window)
+    lr = sizes.transformer_lr if model == "transformer" else sizes.mhn_lr
+    if lr is not None and "lr" not in extra:
+        over["lr"] = lr
+    over.update(extra)
+    if model == "transformer":  # the MHN-only setting n_h does not apply to the transformer
+        over.pop("hidden")
+    return resolve_config(model, preset, **over)
+
+
+def training_plan(sizes: TrainingSizes) -> TrainingPlan:
+    """The runs of {ref}`ch-training` at these sizes.
+
+    The main comparison (``main_seeds`` seeds each): every model under the default preset (QK-MHN with the
+    cosine diagnostics), the exact one-hot rule with masking (with cosines), the baseline, Fixed-W_K, MHN-W_K
+    and QK-MHN under the paper preset, and MHN-W_K of the paper preset with key rate 1e-4. Then (``seeds``
+    each) the learning-rate grid of MHN-W_K and QK-MHN, key rate 1e-4 or = lr (``fig-training-lr-grid``), and
+    the held-out runs of the baseline and QK-MHN (``fig-training-generalisation``; ``hidden`` at least 2L).
+    """
+    from .attention.training import MODELS
+
+    def config(model, preset="default", **extra):
+        return training_config(sizes, model, preset, **extra)
+
+    cosines = dict(track_cosines=True, cosine_every=sizes.cosine_every)
+    configs = {}
+    for model in MODELS:
+        configs[RunName(model, "default")] = config(model, track_cosines=(model == "qk-mhn"),
+                                                    cosine_every=sizes.cosine_every)
+    configs[RunName("mhn-exact-wk masked", "default")] = config("mhn-exact-wk", mask_unrecruited=True, **cosines)
+    for model in ("transformer", "mhn-fixed-wk", "mhn-wk", "qk-mhn"):
+        configs[RunName(model, "paper")] = config(model, "paper")
+    configs[RunName("mhn-wk", "key_lr=1e-4")] = config("mhn-wk", "paper", key_lr=SLOW_KEY_LR)
+    main = tuple(configs)
+    for model in GRID_MODELS:
+        for lr in sizes.grid_lrs:
+            for key_lr in (SLOW_KEY_LR, lr):
+                configs[grid_run(model, lr, key_lr)] = config(model, lr=lr, key_lr=key_lr)
+    gen = sizes.generalisation
+    hidden = max(sizes.hidden, 2 * gen.letters)  # input projections need n_h >= 2L
+    for model in GENERALISATION_MODELS:
+        configs[RunName(model, "generalisation")] = config(
+            model, letters=gen.letters, context=gen.context, eval_context=gen.eval_context,
+            heldout_fraction=gen.heldout_fraction, eval_size=gen.eval_size, hidden=hidden)
+    runs = {name: (cfg, sizes.main_seeds if name in main else sizes.seeds) for name, cfg in configs.items()}
+    return TrainingPlan(runs, main)

@@ -73,3 +73,28 @@ def test_validation_names_the_parameter():
         T.draw_sequences(0, 0, 1, trial_generator(0, 0))
     with pytest.raises(ConfigError, match="heldout_fraction"):
         T.heldout_split(4, 4, 1.5, trial_generator(0, 0))
+
+
+def test_hand_built_weights_solve_every_sequence_within_the_attention_bound():
+    from slotless.attention import diagnostics
+
+    for L, C, s in ((4, 4, 3.0), (3, 2, 2.0), (5, 3, 1.0)):
+        weights = T.hand_built_weights(L, 16, scale=s, seed=0)
+        assert weights.W_Q.shape == weights.W_K.shape == (16, 3 * L) and weights.W_V.shape == (2, 3 * L)
+        every = T.enumerate_sequences(L, C)
+        acc, a_min = diagnostics.score_sequences(weights, every, L, gamma=1.0)
+        bound = T.matching_attention_bound(C, s)
+        assert acc == 1.0 and a_min >= bound - 1e-12, (L, C, s)
+        assert a_min == pytest.approx(bound, abs=1e-9), "the bound is attained: every other logit is exactly 0"
+    same = T.hand_built_weights(4, 8, 3.0, seed=1), T.hand_built_weights(4, 8, 3.0, seed=1)
+    assert torch.equal(same[0].W_K, same[1].W_K), "a seed gives the same codes"
+    assert T.matching_attention_bound(1, 0.1) == 1.0
+
+
+def test_hand_built_weights_validation():
+    with pytest.raises(ConfigError, match="key_dim"):
+        T.hand_built_weights(4, 3, 1.0)  # orthonormal codes for 4 letters need key_dim >= 4
+    with pytest.raises(ConfigError, match="scale"):
+        T.hand_built_weights(4, 8, 0.0)
+    with pytest.raises(ConfigError, match="context"):
+        T.matching_attention_bound(0, 1.0)

@@ -164,3 +164,166 @@ def test_mhn_only_settings_are_refused_for_the_transformer():
     for setting in ({"hidden": 4}, {"key_lr": 1e-4}, {"mask_unrecruited": True}, {"input_projections": False}):
         with pytest.raises(ConfigError, match="only apply to the MHN models"):
             training.resolve_config("transformer", **setting)
+
+
+# ------------------------------------------------------------------ the training plan and its de-duplication
+def test_training_key_ignores_only_the_preset_name_and_the_cosine_tracking():
+    small = dict(letters=2, context=2, hidden=4)
+    default, paper = training.resolve_config("qk-mhn", **small), training.resolve_config("qk-mhn", "paper", **small)
+    assert default.preset != paper.preset and training.training_key(default) == training.training_key(paper)
+    tracked = training.resolve_config("qk-mhn", track_cosines=True, cosine_every=3, **small)
+    assert training.training_key(tracked) == training.training_key(default)
+    for changed in (dict(lr=1e-2), dict(key_lr=1e-3), dict(mask_unrecruited=True), dict(final_window=10)):
+        assert training.training_key(training.resolve_config("qk-mhn", **small, **changed)) != \
+            training.training_key(default), changed
+    # the transformer's presets differ in what they train (parameterisation and gradient)
+    assert training.training_key(training.resolve_config("transformer")) != \
+        training.training_key(training.resolve_config("transformer", "paper"))
+
+
+def chapter_dedup(runs, n_seeds, batches, batch_size, seed):
+    """The de-duplication the training chapter used to do inline (the reference for cached_plan)."""
+    groups = {}
+    for key, cfg in runs.items():
+        groups.setdefault(training.training_key(cfg), []).append(key)
+    jobs = [runs[max(keys, key=lambda k: runs[k].track_cosines)] for keys in groups.values()]
+    job_seeds = [max(n_seeds[k] for k in keys) for keys in groups.values()]
+    results = dict(zip(groups, training.cached_sweeps(jobs, job_seeds, batches, batch_size, seed=seed, workers=1)))
+    return {key: training.first_seeds(results[training.training_key(cfg)][0], n_seeds[key])
+            for key, cfg in runs.items()}, len(groups)
+
+
+def test_cached_plan_runs_each_training_once_and_equals_the_chapters_former_code():
+    small = dict(letters=2, context=2, hidden=4, key_dim=8)
+    runs = {("qk-mhn", "default"): training.resolve_config("qk-mhn", track_cosines=True, **small),
+            ("qk-mhn", "paper"): training.resolve_config("qk-mhn", "paper", **small),
+            ("mhn-wk", "default"): training.resolve_config("mhn-wk", **small),
+            ("transformer", "default"): training.resolve_config("transformer", letters=2, context=2, key_dim=8)}
+    n_seeds = {("qk-mhn", "default"): 3, ("qk-mhn", "paper"): 2, ("mhn-wk", "default"): 2,
+               ("transformer", "default"): 2}
+    plan = {key: (cfg, n_seeds[key]) for key, cfg in runs.items()}
+    arrays, info = training.cached_plan(plan, batches=20, batch_size=8, seed=4)
+    want, n_groups = chapter_dedup(runs, n_seeds, 20, 8, 4)
+    assert info.trainings == n_groups == 3 and info.from_cache == 0 and info.cpu_seconds > 0
+    assert list(arrays) == list(runs)
+    for key in runs:
+        assert arrays[key].keys() == want[key].keys(), key
+        for name in want[key]:
+            if name != "seconds":
+                np.testing.assert_array_equal(arrays[key][name], want[key][name], err_msg=f"{key} {name}")
+    # the two QK-MHN entries are one training: the paper entry gets the first 2 of its 3 seeds, with the cosines
+    shared, default = arrays[("qk-mhn", "paper")], arrays[("qk-mhn", "default")]
+    assert len(shared["final_accuracy"]) == 2 and len(default["final_accuracy"]) == 3
+    assert "cos_qk_align" in shared
+    for name in ("accuracy", "W_K", "cos_qk_align"):
+        np.testing.assert_array_equal(shared[name], default[name][:2], err_msg=name)
+
+
+@pytest.mark.parametrize("quick", [True, False])
+def test_book_training_plan(quick):
+    from slotless import book
+
+    sizes = book.scale(quick).training
+    plan = book.training_plan(sizes)
+    assert len(plan.main) == 12 and plan.main[0] == ("transformer", "default")
+    assert all(n == sizes.main_seeds for name, (_, n) in plan.runs.items() if name in plan.main)
+    assert all(n == sizes.seeds for name, (_, n) in plan.runs.items() if name not in plan.main)
+    assert len(plan.runs) == 12 + 4 * len(sizes.grid_lrs) + 2
+    tracked = [name for name, (cfg, _) in plan.runs.items() if cfg.track_cosines]
+    assert tracked == [("qk-mhn", "default"), ("mhn-exact-wk masked", "default")]
+    assert plan.config(("mhn-exact-wk masked", "default")).mask_unrecruited
+    for name, (cfg, _) in plan.runs.items():
+        assert cfg.final_window == sizes.window and (cfg.cosine_every == sizes.cosine_every or not cfg.track_cosines)
+        if name.setting == "generalisation":
+            gen = sizes.generalisation
+            assert (cfg.letters, cfg.context, cfg.eval_context) == (gen.letters, gen.context, gen.eval_context)
+            assert cfg.is_transformer or cfg.hidden >= 2 * gen.letters
+        else:
+            assert (cfg.letters, cfg.context) == (sizes.letters, sizes.context)
+    for model in book.GRID_MODELS:
+        for lr in sizes.grid_lrs:
+            assert plan.config(book.grid_run(model, lr, lr)).key_lr == lr
+            assert plan.config(book.grid_run(model, lr, book.SLOW_KEY_LR)).lr == lr
+    assert plan.config(("mhn-wk", "key_lr=1e-4")).key_lr == book.SLOW_KEY_LR
+    learned = plan.learned_keys()
+    assert ("qk-mhn", "generalisation") not in learned and ("mhn-fixed-wk", "paper") not in learned
+    assert all(plan.config(name).wk_rule not in (None, "fixed") for name in learned)
+    # QK-MHN under both presets is one training; at quick scale the 18 runs are 12 distinct trainings
+    keys = {training.training_key(cfg) for cfg, _ in plan.runs.values()}
+    assert training.training_key(plan.config(("qk-mhn", "paper"))) == \
+        training.training_key(plan.config(("qk-mhn", "default")))
+    if quick:
+        assert (len(plan.runs), len(keys)) == (18, 12)
+        assert plan.config(("transformer", "paper")).lr == sizes.transformer_lr
+        assert plan.config(("mhn-fixed-wk", "default")).lr == sizes.mhn_lr
+    else:
+        assert plan.config(("transformer", "paper")).lr == training.LEARNING_RATES[("transformer", "paper")]
+
+
+# ------------------------------------------------------------------------ diagnostics of the chapters
+def test_failing_seeds_and_touch_and_fall_back():
+    arrays = {"final_accuracy": np.array([1.0, 0.9, 0.5, 0.985]), "collision_rate": np.array([0.0, 0.02, 0.0, 0.01]),
+              "batches_to_99": np.array([120.0, 150.0, np.nan, 200.0])}
+    f = diagnostics.failing_seeds(arrays, below=0.95)
+    assert f.count == 2 and f.failing.tolist() == [False, True, True, False]
+    assert f.collision_rates.tolist() == [0.02, 0.0] and f.success_max == 0.01 and not f.all_collided
+    ok = diagnostics.failing_seeds({"final_accuracy": np.ones(3), "collision_rate": np.zeros(3)})
+    assert ok.count == 0 and ok.all_collided and ok.success_max == 0.0
+    assert diagnostics.touched_and_fell_back(arrays).tolist() == [False, True, False, True]
+
+
+def test_cosine_summaries():
+    cos = np.array([[1.0, np.nan, 0.5], [0.0, np.nan, 0.2], [0.4, np.nan, 0.6]])
+    arrays = {"cos_qk_align": cos, "cosmhn_qk_align": -cos, "collisions": np.array([[0, 0, 0.1], [0, 0.5, 0],
+                                                                                      [0.2, 0, 0]])}
+    m = diagnostics.mean_cosines(arrays, ["qk_align"])["qk_align"]
+    assert m.transformer == pytest.approx(np.nanmean(cos)) and m.own == pytest.approx(-np.nanmean(cos))
+    with pytest.raises(ConfigError, match="track_cosines"):
+        diagnostics.mean_cosines(arrays, ["hebbian"])
+    per_seed = np.array([0.75, 0.1, 0.5])
+    assert diagnostics.seed_mean_lower_bound(cos, n_se=3) == pytest.approx(
+        per_seed.mean() - 3 * per_seed.std(ddof=1) / np.sqrt(3))
+    clean = diagnostics.clean_batch_cosines(arrays, "qk_align")
+    assert clean.fraction == pytest.approx(4 / 6) and sorted(clean.cosines.tolist()) == [0.0, 0.2, 0.6, 1.0]
+
+
+def test_perfect_seed_diagnostics_keep_the_perfect_seeds():
+    rng = np.random.default_rng(1)
+    arrays = {"W_Q": rng.normal(size=(3, 8, 6)), "W_K": rng.normal(size=(3, 8, 6)), "W_V": rng.normal(size=(3, 2, 6)),
+              "final_accuracy": np.array([1.0, 0.5, 0.99])}
+    d = diagnostics.perfect_seed_diagnostics(arrays, 2)
+    full = diagnostics.weight_diagnostics(arrays, 2)
+    for k, v in d.items():
+        np.testing.assert_array_equal(v, full[k][[0, 2]], err_msg=k)
+
+
+def test_gradient_check_and_credit_weights():
+    import torch
+
+    from slotless.attention import task, tensors, transformer
+
+    L, C, dk = 4, 4, 8
+    X, xq, y = task.encode(task.draw_sequences(L, C, 16, np.random.default_rng(0)), L, torch.float64)
+    p = transformer.init_transformer(transformer.TransformerConfig(L, C, dk), tensors.torch_generators(0, 1, "t"),
+                                     torch.float64)
+    p = transformer.SlowWeights(*(w[0] for w in p))
+    assert diagnostics.gradient_error_vs_autograd(p, X, xq, y, gamma=0.5) < 1e-10
+    a, g = diagnostics.credit_weights(p, X[:1], xq[:1], y[:1], gamma=1.0)
+    assert a.shape == g.shape == (C,) and a.sum() == pytest.approx(1.0) and abs(g.sum()) < 1e-12
+    # g is the W_K-gradient weighting: 2 q (X^T g)^T is the W_K gradient of the one sequence (gamma = 1)
+    grads, out = transformer.transformer_grads(p, X[:1], xq[:1], y[:1], 1.0)
+    np.testing.assert_allclose(grads.W_K.numpy(), 2 * np.outer(out.q[0].numpy(), g @ X[0].numpy()), atol=1e-12)
+
+
+def test_collision_rate_at_init():
+    from slotless.attention import mhn
+
+    with_proj = mhn.MHNConfig(4, 4, 32, 8, input_projections=True)
+    without = mhn.MHNConfig(4, 4, 32, 8, input_projections=False)
+    assert diagnostics.collision_rate_at_init(with_proj, 2, 200, seed=1, stream="t") < 0.02
+    rate = diagnostics.collision_rate_at_init(without, 2, 200, seed=1, stream="t")
+    assert rate > 1 - 0.41 - 0.15  # uniformly random winners alone collide in 59% of sequences
+    assert rate == diagnostics.collision_rate_at_init(without, 2, 200, seed=1, stream="t")
+    assert rate != diagnostics.collision_rate_at_init(without, 2, 200, seed=2, stream="t")
+    with pytest.raises(ConfigError, match="sequences"):
+        diagnostics.collision_rate_at_init(without, 4, 2, seed=1, stream="t")

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from ..checks import ConfigError, check_float, check_int
+from .transformer import SlowWeights
 
 __all__ = [
     "Sequences",
@@ -41,6 +42,8 @@ __all__ = [
     "heldout_split",
     "token_names",
     "describe",
+    "hand_built_weights",
+    "matching_attention_bound",
 ]
 
 MAX_ENUMERATE = 2_000_000
@@ -243,3 +246,36 @@ def describe(seqs: Sequences, letters: int) -> list[str]:
         ctx = " ".join(names[int(letter) + L * int(case)] for letter, case in zip(lets, cs))
         out.append(f"{ctx} | {names[2 * L + int(lets[qi])]} -> {'upper' if cs[qi] else 'lower'}")
     return out
+
+
+def hand_built_weights(letters: int, key_dim: int, scale: float, seed: int = 0) -> SlowWeights:
+    """One-layer weights that solve every sequence of the task ({ref}`ch-case-sequence`, ``eq-case-sequence-forward``).
+
+    Each letter gets an orthonormal code ``u_l`` (QR of a ``(key_dim, letters)`` standard normal draw from
+    ``torch.Generator().manual_seed(seed)``, float64); the query token's column of W_Q and both case columns of
+    W_K are ``scale * u_l``, and W_V maps lowercase to ``[1, 0]`` and uppercase to ``[0, 1]``. Shapes
+    ``W_Q, W_K: (key_dim, 3L)``, ``W_V: (2, 3L)``, float64.
+    """
+    L = check_int("letters", letters, 1)
+    dk = check_int("key_dim", key_dim, L)
+    s = check_float("scale", scale, 0.0, lo_open=True)
+    g = torch.Generator().manual_seed(check_int("seed", seed, 0))
+    U = torch.linalg.qr(torch.randn(dk, L, generator=g, dtype=torch.float64))[0]  # orthonormal letter codes
+    W_Q = torch.zeros(dk, 3 * L, dtype=torch.float64)
+    W_K = torch.zeros(dk, 3 * L, dtype=torch.float64)
+    W_V = torch.zeros(2, 3 * L, dtype=torch.float64)
+    W_Q[:, 2 * L:] = s * U
+    W_K[:, :L] = s * U
+    W_K[:, L:2 * L] = s * U
+    W_V[0, :L] = 1.0
+    W_V[1, L:2 * L] = 1.0
+    return SlowWeights(W_Q, W_K, W_V)
+
+
+def matching_attention_bound(context: int, scale: float) -> float:
+    """The least attention the hand-built weights (:func:`hand_built_weights`, gamma = 1) put on the queried item:
+    its logit is ``scale^2`` against 0 for the ``context - 1`` others (orthonormal codes), so the weight is at
+    least ``1 / (1 + (C - 1) exp(-scale^2))`` ({ref}`ch-case-sequence`)."""
+    C = check_int("context", context, 1)
+    s = check_float("scale", scale, 0.0, lo_open=True)
+    return 1 / (1 + (C - 1) * math.exp(-s**2))

@@ -60,6 +60,7 @@ __all__ = [
     "cached_sweeps",
     "training_key",
     "cached_plan",
+    "PlanInfo",
 ]
 
 #: The models of Part II and their W_K rule (None: the slot-based transformer, trained by gradient).
@@ -537,7 +538,8 @@ NON_TRAINING_SETTINGS = ("preset", "track_cosines", "cosine_every")
 
 
 def training_key(config: SweepConfig) -> tuple:
-    """The settings that determine what ``config`` trains: two configs with the same key train identically.
+    """The settings that determine what ``config`` trains: two configs with the same key train identically
+    ({ref}`ch-training` runs each distinct training once).
 
     The preset's name and the cosine tracking are left out (:data:`NON_TRAINING_SETTINGS`); so, for
     example, QK-MHN under both presets is one training.
@@ -546,15 +548,24 @@ def training_key(config: SweepConfig) -> tuple:
     return tuple((k, v) for k, v in config.to_dict().items() if k not in NON_TRAINING_SETTINGS)
 
 
-def cached_plan(plan: dict, batches: int, batch_size: int, seed: int = 0) -> tuple[dict, dict]:
-    """Run a plan of sweeps, each distinct training once, through the keyed cache.
+@dataclass(frozen=True)
+class PlanInfo:
+    """How :func:`cached_plan` ran a plan: ``trainings`` distinct trainings, ``from_cache`` of them served by the
+    cache, ``cpu_seconds`` of training summed over them (as recorded when each ran) ({ref}`ch-training`)."""
+
+    trainings: int
+    from_cache: int
+    cpu_seconds: float
+
+
+def cached_plan(plan: dict, batches: int, batch_size: int, seed: int = 0) -> tuple[dict, PlanInfo]:
+    """Run a plan of sweeps, each distinct training once, through the keyed cache ({ref}`ch-training`).
 
     ``plan`` maps a name to ``(SweepConfig, n_seeds)``. Plan entries with the same :func:`training_key` are
     one training: it runs once, with the largest seed count any of them asks for, and with cosines if any
     of them tracks them; each entry then gets the first ``n_seeds`` seeds of it (:func:`first_seeds`).
-    Returns ``(arrays, info)``: ``arrays`` maps each name to its :func:`result_arrays`; ``info`` holds
-    ``trainings`` (distinct trainings run), ``from_cache`` (how many came from the cache) and ``cpu_seconds``.
-    Book: ``tbl-methods-training`` ({ref}`ch-training`).
+    Returns ``(arrays, info)``: ``arrays`` maps each name to its :func:`result_arrays`; ``info`` is a
+    :class:`PlanInfo`. Book: ``tbl-methods-training`` ({ref}`ch-training`).
     """
     groups: dict = {}
     for name, (config, _) in plan.items():
@@ -563,6 +574,6 @@ def cached_plan(plan: dict, batches: int, batch_size: int, seed: int = 0) -> tup
     counts = [max(plan[n][1] for n in names) for names in groups.values()]
     results = dict(zip(groups, cached_sweeps(jobs, counts, batches, batch_size, seed)))
     arrays = {name: first_seeds(results[training_key(config)][0], n) for name, (config, n) in plan.items()}
-    info = {"trainings": len(groups), "from_cache": sum(hit for _, hit in results.values()),
-            "cpu_seconds": sum(float(r["seconds"]) for r, _ in results.values())}
+    info = PlanInfo(trainings=len(groups), from_cache=sum(hit for _, hit in results.values()),
+                    cpu_seconds=sum(float(r["seconds"]) for r, _ in results.values()))
     return arrays, info
