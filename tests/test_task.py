@@ -53,17 +53,86 @@ def test_enumeration_counts_and_ids_unique():
     assert len(T.enumerate_sequences(4, 3)) == T.n_sequences(4, 3) == 24 * 8 * 3
 
 
-def test_heldout_split_is_never_drawn_in_training():
-    rng = trial_generator(0, 0, "h")
-    split = T.heldout_split(4, 4, 0.25, rng)
-    assert len(split.test) == 384
-    batch = T.sample_batch(4, 4, 4000, trial_generator(0, 1, "h"), exclude=split.test_ids)
-    ids = T.sequence_ids(batch.seqs, 4)
-    assert not np.isin(ids, split.test_ids).any()
-    # without the exclusion about a quarter of draws would hit the test set
-    free = T.sequence_ids(T.draw_sequences(4, 4, 4000, trial_generator(0, 1, "h")), 4)
-    hit = np.isin(free, split.test_ids).mean()
-    assert abs(hit - 0.25) < 5 * math.sqrt(0.25 * 0.75 / 4000)
+@pytest.mark.parametrize("split", T.HELDOUT_SPLITS)
+def test_heldout_split_is_never_drawn_in_training(split):
+    L, C = 4, 3
+    held = T.heldout_split(L, C, trial_generator(0, 0, "h"), split)
+    batch = T.sample_batch(L, C, 4000, trial_generator(0, 1, "h"), exclude=held.test_ids)
+    assert not np.isin(T.sequence_ids(batch.seqs, L), held.test_ids).any()
+    # without the exclusion, the held-out share of the draws is the held-out share of all sequences
+    free = T.sequence_ids(T.draw_sequences(L, C, 4000, trial_generator(0, 1, "h")), L)
+    share = len(held.test) / T.n_sequences(L, C)
+    assert abs(np.isin(free, held.test_ids).mean() - share) < 5 * math.sqrt(share * (1 - share) / 4000)
+    train = T.training_sequences(held, L, C)
+    assert len(train) + len(held.test) == T.n_sequences(L, C)
+
+
+def test_reordering_classes_are_the_reorderings_with_the_same_query():
+    every = T.enumerate_sequences(4, 3)
+    classes = T.reordering_class_ids(every, 4)
+    # 4 letter sets x 8 case patterns x 3 queried letters, each with the 3! orderings of its context
+    values, counts = np.unique(classes, return_counts=True)
+    assert len(values) == 4 * 8 * 3 and np.all(counts == 6)
+    for c in values[:10]:
+        members = every.take(classes == c)
+        tokens = {frozenset(zip(le.tolist(), ca.tolist())) for le, ca in zip(members.letters, members.cases)}
+        queried = set(members.letters[np.arange(len(members)), members.query].tolist())
+        assert len(tokens) == 1 and len(queried) == 1  # one unordered context, one queried letter
+        target = members.cases[np.arange(len(members)), members.query]
+        assert len(set(target.tolist())) == 1  # and hence one target
+
+
+def test_classes_split_holds_out_whole_classes():
+    L, C = 4, 3
+    held = T.heldout_split(L, C, trial_generator(0, 2, "h"), "classes", fraction=0.25)
+    assert len(held.test) == round(0.25 * 96) * 6  # 24 of 96 classes, 6 orderings each
+    assert T.novel_fraction(held, L, C) == 1.0  # no held-out sequence is a reordering of a training one
+    assert T.heldout_split(L, C, trial_generator(0, 2, "h"), "classes").test_ids.tolist() == held.test_ids.tolist()
+    with pytest.raises(ConfigError, match="heldout_fraction"):
+        T.heldout_split(2, 1, trial_generator(0, 0), "classes", fraction=0.9)  # 4 classes: all would be held out
+
+
+def test_pairs_split_holds_out_the_uppercase_queries_of_the_first_letters():
+    L, C = 4, 3
+    for n_letters in (1, 2):
+        held = T.heldout_split(L, C, None, "pairs", heldout_letters=n_letters)
+        rows = np.arange(len(held.test))
+        queried, case = held.test.letters[rows, held.test.query], held.test.cases[rows, held.test.query]
+        assert np.all(queried < n_letters) and np.all(case == 1)  # every held-out target is "uppercase"
+        every = T.enumerate_sequences(L, C)
+        r = np.arange(len(every))
+        expected = ((every.letters[r, every.query] < n_letters) & (every.cases[r, every.query] == 1)).sum()
+        assert len(held.test) == expected == 72 * n_letters  # 18 ordered contexts x 4 case patterns per letter
+        assert T.novel_fraction(held, L, C) == 1.0
+    with pytest.raises(ConfigError, match="heldout_letters"):
+        T.heldout_split(L, C, None, "pairs", heldout_letters=5)
+
+
+def test_random_split_is_almost_all_reorderings_of_training_sequences():
+    # the expected novel fraction at L = 4, C = 3, a quarter held out: prod_{i=1}^{5} (144 - i) / (576 - i)
+    exact = T.expected_novel_fraction_random(4, 3, 0.25)
+    assert exact == pytest.approx(np.prod([(144 - i) / (576 - i) for i in range(1, 6)]))
+    assert 0.0008 < exact < 0.001  # about 0.09%
+    sims = [T.novel_fraction(T.heldout_split(4, 3, trial_generator(0, s, "novel"), "random"), 4, 3)
+            for s in range(400)]
+    se = np.std(sims) / np.sqrt(len(sims))
+    assert abs(np.mean(sims) - exact) < 4 * se + 1e-12
+    assert T.expected_novel_fraction_random(4, 4) < 1e-12  # classes of 24 orderings: never all held out
+
+
+def test_memorising_control_scores_chance_only_where_the_split_can_fail():
+    L, C = 4, 3
+    for split, lo, hi in (("classes", 0.35, 0.65), ("pairs", 0.3, 0.7), ("random", 0.99, 1.0)):
+        acc = [T.memorising_control(T.heldout_split(L, C, trial_generator(0, s, "m"), split), L, C,
+                                    trial_generator(0, s, "coin")) for s in range(5)]
+        assert lo <= np.mean(acc) <= hi, (split, acc)
+
+
+def test_sequence_strings():
+    seqs = T.Sequences(np.array([[3, 0, 2, 1]]), np.array([[0, 1, 0, 1]]), np.array([1]))
+    assert T.sequence_strings(seqs, 4) == ["dAcB?a"]
+    big = T.Sequences(np.array([[26, 0]]), np.array([[1, 0]]), np.array([0]))
+    assert T.sequence_strings(big, 27) == ["<L26>a?<l26>"]
 
 
 def test_validation_names_the_parameter():
@@ -72,7 +141,9 @@ def test_validation_names_the_parameter():
     with pytest.raises(ConfigError, match="letters"):
         T.draw_sequences(0, 0, 1, trial_generator(0, 0))
     with pytest.raises(ConfigError, match="heldout_fraction"):
-        T.heldout_split(4, 4, 1.5, trial_generator(0, 0))
+        T.heldout_split(4, 4, trial_generator(0, 0), "classes", fraction=1.5)
+    with pytest.raises(ConfigError, match="heldout_split='halves' is not allowed"):
+        T.heldout_split(4, 4, trial_generator(0, 0), "halves")
 
 
 def test_hand_built_weights_solve_every_sequence_within_the_attention_bound():

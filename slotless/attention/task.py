@@ -23,7 +23,7 @@ from itertools import permutations, product
 import numpy as np
 import torch
 
-from ..checks import ConfigError, check_float, check_int
+from ..checks import ConfigError, check_choice, check_float, check_int
 from .transformer import SlowWeights
 
 __all__ = [
@@ -39,7 +39,17 @@ __all__ = [
     "enumerate_sequences",
     "toy_two_letter_set",
     "permutation_reduced_set",
+    "HELDOUT_SPLITS",
+    "HELDOUT_FRACTION",
+    "HELDOUT_LETTERS",
+    "reordering_class_ids",
+    "HeldoutSplit",
     "heldout_split",
+    "training_sequences",
+    "novel_fraction",
+    "expected_novel_fraction_random",
+    "memorising_control",
+    "sequence_strings",
     "token_names",
     "describe",
     "hand_built_weights",
@@ -201,28 +211,143 @@ def toy_two_letter_set() -> Sequences:
     return permutation_reduced_set(2)
 
 
+#: The held-out splits ({ref}`sec-training-generalisation`): "classes" and "pairs" can fail; "random" is kept
+#: only with its caveat (almost every held-out sequence is a reordering of a training one).
+HELDOUT_SPLITS = ("classes", "pairs", "random")
+#: The fraction of reordering classes ("classes") or of sequences ("random") held out when not given.
+HELDOUT_FRACTION = 0.25
+#: The number of letters whose uppercase key is never queried in training ("pairs") when not given.
+HELDOUT_LETTERS = 1
+
+
+def reordering_class_ids(seqs: Sequences, letters: int) -> np.ndarray:
+    """The reordering class of each sequence, shape ``(n,)`` int64: the unordered context (the set of its
+    letter-case tokens, as a bit mask over the 2L tokens) together with the queried letter.
+
+    Two sequences share a class exactly when one is a reordering of the other's context with the same letter
+    queried; they then have the same target. Neither model of Part II reads positions, so a model gives every
+    sequence of a class the same answer. Book: ``sec-training-generalisation`` ({ref}`ch-training`).
+    """
+    L = check_int("letters", letters, 1, 30)
+    tokens = seqs.letters + L * seqs.cases  # (n, C): index of each context token in [0, 2L)
+    mask = np.bitwise_or.reduce(np.left_shift(np.int64(1), tokens.astype(np.int64)), axis=1)
+    queried = seqs.letters[np.arange(len(seqs)), seqs.query]
+    return mask * L + queried
+
+
 @dataclass
 class HeldoutSplit:
-    """``test_ids``: sorted ids never drawn in training; ``test``: those sequences."""
+    """A held-out split ({ref}`sec-training-generalisation`): ``split`` its kind; ``test_ids`` the sorted ids
+    (:func:`sequence_ids`) of the held-out sequences, which training never draws; ``test`` those sequences
+    (``Sequences`` of length ``n_test``)."""
 
+    split: str
     test_ids: np.ndarray
     test: Sequences
 
 
-def heldout_split(letters: int, context: int, fraction: float, rng: np.random.Generator) -> HeldoutSplit:
-    """Hold out a random ``fraction`` of all sequences (book addition, {ref}`ch-training`).
+def heldout_split(letters: int, context: int, rng: np.random.Generator, split: str = "classes",
+                  fraction: float = HELDOUT_FRACTION, heldout_letters: int = HELDOUT_LETTERS) -> HeldoutSplit:
+    """Sequences to hold out of training (book addition, {ref}`sec-training-generalisation`).
 
-    The training sampler excludes them (pass ``test_ids`` as ``exclude`` to :func:`sample_batch`);
-    accuracy on ``test`` then measures generalisation to sequences never seen in training.
-    Book: ``sec-methods-task``.
+    ``split``:
+
+    - ``"classes"``: a random ``fraction`` of the reordering classes (:func:`reordering_class_ids`), with every
+      sequence in them. No held-out sequence is then a reordering of a training sequence.
+    - ``"pairs"``: every sequence in which one of the first ``heldout_letters`` letters (a, b, ...) is queried
+      while it appears in uppercase. The pairing of that query with that key is then never trained, and every
+      held-out target is "uppercase" (training sees those queries only with lowercase targets).
+    - ``"random"``: a random ``fraction`` of all sequences. Caveat: almost every held-out sequence is then a
+      reordering of a training sequence (:func:`novel_fraction`), so models that ignore positions pass it
+      without generalising; it is kept for comparison only.
+
+    ``rng`` draws the random splits ("pairs" is deterministic). The training sampler excludes the held-out
+    sequences (pass ``test_ids`` as ``exclude`` to :func:`sample_batch`). Book: ``sec-methods-task``.
     """
     L, C = check_task(letters, context)
-    fraction = check_float("heldout_fraction", fraction, 0.0, 0.9, lo_open=True)
+    split = check_choice("heldout_split", split, HELDOUT_SPLITS)
     every = enumerate_sequences(L, C)
-    n_test = max(1, int(round(fraction * len(every))))
-    idx = np.sort(rng.choice(len(every), size=n_test, replace=False))
+    if split == "pairs":
+        n_letters = check_int("heldout_letters", heldout_letters, 1, L)
+        queried = every.letters[np.arange(len(every)), every.query]
+        upper = every.cases[np.arange(len(every)), every.query] == 1
+        idx = np.nonzero((queried < n_letters) & upper)[0]
+    else:
+        fraction = check_float("heldout_fraction", fraction, 0.0, 0.9, lo_open=True)
+        if split == "random":
+            n_test = max(1, int(round(fraction * len(every))))
+            idx = np.sort(rng.choice(len(every), size=n_test, replace=False))
+        else:
+            classes = reordering_class_ids(every, L)
+            unique = np.unique(classes)
+            n_test = max(1, int(round(fraction * len(unique))))
+            if n_test >= len(unique):
+                raise ConfigError(f"heldout_fraction={fraction} holds out all {len(unique)} reordering classes: "
+                                  "use a smaller fraction")
+            chosen = rng.choice(unique, size=n_test, replace=False)
+            idx = np.nonzero(np.isin(classes, chosen))[0]
     test = every.take(idx)
-    return HeldoutSplit(np.sort(sequence_ids(test, L)), test)
+    return HeldoutSplit(split, np.sort(sequence_ids(test, L)), test)
+
+
+def training_sequences(split: HeldoutSplit, letters: int, context: int) -> Sequences:
+    """Every sequence that training may draw under ``split`` (all the others), in enumeration order.
+    Book: ``sec-training-generalisation``."""
+    every = enumerate_sequences(letters, context)
+    return every.take(~np.isin(sequence_ids(every, letters), split.test_ids))
+
+
+def novel_fraction(split: HeldoutSplit, letters: int, context: int) -> float:
+    """The fraction of the held-out sequences of ``split`` that are **not** a reordering of any training sequence
+    (no training sequence shares their reordering class). 1 for "classes" and "pairs"; near 0 for "random".
+    Book: ``sec-training-generalisation`` ({ref}`ch-training`)."""
+    train = reordering_class_ids(training_sequences(split, letters, context), letters)
+    return float(np.mean(~np.isin(reordering_class_ids(split.test, letters), train)))
+
+
+def expected_novel_fraction_random(letters: int, context: int, fraction: float = HELDOUT_FRACTION) -> float:
+    """The expected :func:`novel_fraction` of a "random" split, exactly: a held-out sequence is novel when the
+    other ``C! - 1`` members of its reordering class are held out too, which for ``n`` of ``N`` sequences held
+    out uniformly has probability ``prod_{i=1}^{C!-1} (n - i) / (N - i)``. Book: ``sec-training-generalisation``."""
+    L, C = check_task(letters, context)
+    fraction = check_float("heldout_fraction", fraction, 0.0, 0.9, lo_open=True)
+    N = n_sequences(L, C)
+    n = max(1, int(round(fraction * N)))
+    return float(np.prod([(n - i) / (N - i) for i in range(1, math.factorial(C))]))
+
+
+def memorising_control(split: HeldoutSplit, letters: int, context: int, rng: np.random.Generator) -> float:
+    """Held-out accuracy of a **memorising control** (``sec-training-generalisation``, {ref}`ch-training`).
+
+    The control has memorised the target of every training sequence (:func:`training_sequences`) in a lookup
+    table keyed by reordering class (:func:`reordering_class_ids`): it ignores positions, like the models, but
+    learns nothing that transfers between classes. A held-out sequence whose class it has seen gets the memorised
+    target; any other gets a fair coin flip from ``rng``. It scores about 1/2 on a split that can fail and
+    about 1 on the "random" split.
+    """
+    L, C = check_task(letters, context)
+    train = training_sequences(split, L, C)
+    table = dict(zip(reordering_class_ids(train, L).tolist(), train.cases[np.arange(len(train)), train.query].tolist()))
+    test = split.test
+    target = test.cases[np.arange(len(test)), test.query]
+    guess = rng.integers(0, 2, size=len(test))
+    answer = np.array([table.get(c, g) for c, g in zip(reordering_class_ids(test, L).tolist(), guess.tolist())])
+    return float(np.mean(answer == target))
+
+
+def sequence_strings(seqs: Sequences, letters: int) -> list[str]:
+    """Compact names of sequences: the context letters in order, each lower- or uppercase as drawn, then ``?``
+    and the queried letter in lowercase, e.g. ``'dAcB?a'`` (the held-out lists of the result files;
+    ``sec-training-generalisation``). Letters beyond 'z' are written ``<l26>``, ``<L26>``."""
+    names = token_names(check_int("letters", letters, 1))
+    L = letters
+
+    def token(i):
+        name = names[i]
+        return name if len(name) == 1 else f"<{name}>"
+
+    return ["".join(token(int(le) + L * int(ca)) for le, ca in zip(lets, cs)) + "?" + token(int(lets[qi]))
+            for lets, cs, qi in zip(seqs.letters, seqs.cases, seqs.query)]
 
 
 def token_names(letters: int) -> list[str]:
