@@ -1,5 +1,7 @@
 """Unit tests of slotless.attention.training and .diagnostics: presets, stacking, definitions, diagnostics."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -67,20 +69,41 @@ def test_learning_the_two_letter_task():
 
 
 def test_heldout_and_longer_context_evaluation():
-    # untrained: held-out accuracy near chance; trained: the in-context rule transfers to unseen sequences
-    # and to a longer context (a model that memorised the training split would score ~0.5 there)
-    cfg = training.resolve_config("transformer", letters=3, context=2, heldout_fraction=0.25, eval_context=3,
-                            eval_size=256, lr=1e-2, final_window=100)
+    # untrained: held-out accuracy near chance; trained on 3 letters at context 2, the in-context rule transfers to
+    # reordering classes never trained and to a longer context
+    cfg = training.resolve_config("transformer", letters=3, context=2, heldout_split="classes", eval_context=3,
+                                  eval_size=256, lr=1e-2, final_window=100)
+    assert cfg.heldout_fraction == 0.25 and cfg.heldout_letters is None  # the split's default, filled in
     r0 = training.run_sweep(cfg, 2, 1, 16, seed=0)
     assert r0.heldout_accuracy.shape == (2,) and r0.context_accuracy.shape == (2,)
     assert np.all(r0.heldout_accuracy < 0.9)
     r = training.run_sweep(cfg, 2, 400, 32, seed=0)
     assert np.all(r.final_accuracy > 0.95)
     assert np.all(r.heldout_accuracy > 0.9) and np.all(r.context_accuracy > 0.9)
-    cfg_m = training.resolve_config("qk-mhn", letters=3, context=2, hidden=6, heldout_fraction=0.25, eval_context=3,
-                              eval_size=64)
+    # each seed has its own split; the result lists it
+    assert r.heldout_sequences.shape == (2, 6 * 2) and set(r.heldout_sequences[0]) != set(r.heldout_sequences[1])
+    assert all(len(s) == 4 and s[2] == "?" for s in r.heldout_sequences[0])
+    arrays = training.result_arrays(r)
+    assert arrays["heldout_sequences"].tolist() == r.heldout_sequences.tolist()
+    cfg_m = training.resolve_config("qk-mhn", letters=3, context=2, hidden=6, heldout_split="pairs", eval_context=3,
+                                    eval_size=64)
+    assert cfg_m.heldout_letters == 1 and cfg_m.heldout_fraction is None
     rm = training.run_sweep(cfg_m, 1, 5, 8, seed=0)
     assert 0 <= rm.heldout_accuracy[0] <= 1 and 0 <= rm.context_accuracy[0] <= 1
+    assert all(s.endswith("?a") and "A" in s for s in rm.heldout_sequences[0])
+
+
+@pytest.mark.parametrize("extra,message", [
+    (dict(heldout_fraction=0.3), "heldout_fraction=0.3 needs a held-out split"),
+    (dict(heldout_split="pairs", heldout_fraction=0.3), "heldout_fraction=0.3 does not apply to heldout_split='pairs'"),
+    (dict(heldout_split="classes", heldout_letters=2), "heldout_letters=2 does not apply to heldout_split='classes'"),
+    (dict(heldout_split="halves"), "heldout_split='halves' is not allowed"),
+    (dict(heldout_split="classes", heldout_fraction=0.0), "heldout_fraction=0.0 is out of range"),
+    (dict(heldout_split="pairs", heldout_letters=5), "heldout_letters=5 is out of range"),
+])
+def test_heldout_settings_are_checked(extra, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        training.resolve_config("qk-mhn", **extra)
 
 
 def test_cosine_tracking_exact_rule_is_exact_when_masked():

@@ -37,7 +37,18 @@ from .mhn import (
     mhn_store,
 )
 from .rules import MHNStep, mhn_update
-from .task import Sequences, check_task, draw_sequences, encode, heldout_split, redraw_excluded
+from .task import (
+    HELDOUT_FRACTION,
+    HELDOUT_LETTERS,
+    HELDOUT_SPLITS,
+    Sequences,
+    check_task,
+    draw_sequences,
+    encode,
+    heldout_split,
+    redraw_excluded,
+    sequence_strings,
+)
 from .tensors import cosine, torch_dtype, torch_generators
 from .transformer import SlowWeights, TransformerConfig, init_transformer, transformer_forward, transformer_grads
 
@@ -46,6 +57,7 @@ __all__ = [
     "PRESETS",
     "LEARNING_RATES",
     "RULE_KEY_LR",
+    "NO_PROJECTION_VARIANTS",
     "COSINE_RULES",
     "SweepConfig",
     "SweepStreams",
@@ -82,6 +94,8 @@ LEARNING_RATES = {
     ("transformer", "paper"): 1e-3,
     ("mhn-wk", "paper"): 1e-3,
 }
+#: The authors' committed variants without input projections: model -> (d_k, n_h) (``tbl-methods-attention``).
+NO_PROJECTION_VARIANTS = {"mhn-fixed-wk": (50, 10), "mhn-wk": (50, 16), "qk-mhn": (50, 16)}
 #: The W_K learning rate of a rule when not given: 1e-4 for query-key alignment and the Hebbian rule;
 #: every other rule learns its keys at the model's learning rate.
 RULE_KEY_LR = {"qk_align": 1e-4, "hebbian": 1e-4}
@@ -94,8 +108,11 @@ class SweepConfig:
     """Everything a sweep needs. Build it with :func:`resolve_config`, which fills the preset's rates.
 
     ``wk_rule`` (MHN models): the W_K rule, by default the model's (:data:`MODELS`). ``key_lr`` is None for
-    the transformer, whose W_K learns at ``lr``. ``heldout_fraction > 0`` excludes that fraction of all
-    sequences from training (per seed) and reports accuracy on them; ``eval_context`` (> context) reports
+    the transformer, whose W_K learns at ``lr``. ``heldout_split`` (one of
+    :data:`slotless.attention.task.HELDOUT_SPLITS`, or None) excludes the sequences of that split from training
+    (each seed draws its own split) and reports accuracy on them; ``heldout_fraction`` applies to the "classes"
+    and "random" splits and ``heldout_letters`` to "pairs" (:func:`resolve_config` fills the defaults of the
+    split given and refuses the setting of another split); ``eval_context`` (> context) reports
     accuracy at a longer context. ``track_cosines`` records the cosine diagnostics on batches 0,
     ``cosine_every``, 2 ``cosine_every``, ... (they never change training, and cost about half a training
     step each).
@@ -116,7 +133,9 @@ class SweepConfig:
     wv_mode: str = "via_reinstatement"
     paper_time_gradient: bool = False
     final_window: int = 500
-    heldout_fraction: float = 0.0
+    heldout_split: str | None = None
+    heldout_fraction: float | None = None
+    heldout_letters: int | None = None
     eval_context: int | None = None
     eval_size: int = 1024
     track_cosines: bool = False
@@ -168,9 +187,29 @@ def resolve_config(model: str, preset: str = "default", **overrides) -> SweepCon
     base["lr"] = overrides.pop("lr", LEARNING_RATES[(model, preset)])
     if model != "transformer" and "key_lr" not in overrides:
         overrides["key_lr"] = RULE_KEY_LR.get(base["wk_rule"], base["lr"])
+    _resolve_heldout(overrides)
     cfg = SweepConfig(model=model, preset=preset, **{**base, **overrides})
     _validate(cfg)
     return cfg
+
+
+def _resolve_heldout(overrides: dict) -> None:
+    """Fill the held-out setting of the split given (``heldout_fraction`` or ``heldout_letters``) with its
+    default; refuse a setting without a split or one that belongs to another split."""
+    split = overrides.get("heldout_split")
+    if split is None:
+        given = [k for k in ("heldout_fraction", "heldout_letters") if k in overrides]
+        if given:
+            raise ConfigError(f"{given[0]}={overrides[given[0]]!r} needs a held-out split: give heldout_split "
+                              f"({', '.join(map(repr, HELDOUT_SPLITS))})")
+        return
+    check_choice("heldout_split", split, HELDOUT_SPLITS)
+    own, other = ("heldout_letters", "heldout_fraction") if split == "pairs" else ("heldout_fraction",
+                                                                                 "heldout_letters")
+    if other in overrides:
+        raise ConfigError(f"{other}={overrides[other]!r} does not apply to heldout_split={split!r}: "
+                          f"that split takes {own}")
+    overrides.setdefault(own, HELDOUT_LETTERS if split == "pairs" else HELDOUT_FRACTION)
 
 
 def _validate(cfg: SweepConfig) -> None:
@@ -181,7 +220,12 @@ def _validate(cfg: SweepConfig) -> None:
     if cfg.key_lr is not None:
         check_float("key_lr", cfg.key_lr, 0.0)
     check_int("final_window", cfg.final_window, 1)
-    check_float("heldout_fraction", cfg.heldout_fraction, 0.0, 0.9)
+    if cfg.heldout_split is not None:
+        check_choice("heldout_split", cfg.heldout_split, HELDOUT_SPLITS)
+        if cfg.heldout_split == "pairs":
+            check_int("heldout_letters", cfg.heldout_letters, 1, cfg.letters)
+        else:
+            check_float("heldout_fraction", cfg.heldout_fraction, 0.0, 0.9, lo_open=True)
     check_int("eval_size", cfg.eval_size, 1)
     check_int("cosine_every", cfg.cosine_every, 1)
     check_choice("dtype", cfg.dtype, ("float32", "float64"))
@@ -238,7 +282,8 @@ class SweepResult:
     ``accuracy, loss, collisions: (S, batches)`` per batch (collisions: fraction of the batch's
     sequences with an overwritten item; 0 for the transformer); ``final_accuracy, final_loss,
     collision_rate: (S,)``; ``batches_to_99``: list of int or None; ``heldout_accuracy`` and
-    ``context_accuracy``: ``(S,)`` or None; ``weights``: final slow weights as numpy
+    ``context_accuracy``: ``(S,)`` or None; ``heldout_sequences``: ``(S, n_test)`` strings
+    (:func:`slotless.attention.task.sequence_strings`, each seed's held-out sequences) or None; ``weights``: final slow weights as numpy
     ``{"W_Q": (S, d_k, 3L), "W_K": ..., "W_V": (S, 2, 3L)}``; ``cosines``: rule -> ``(S, batches)``
     cosine of that rule's W_K direction with the true (slot-based transformer, gamma = beta) W_K gradient
     on the same batch, if tracked (NaN on the batches between every ``cosine_every``-th); ``cosines_mhn``:
@@ -262,6 +307,7 @@ class SweepResult:
     heldout_accuracy: np.ndarray | None
     context_accuracy: np.ndarray | None
     weights: dict
+    heldout_sequences: np.ndarray | None = None
     cosines: dict = field(default_factory=dict)
     cosines_mhn: dict = field(default_factory=dict)
     seconds: float = 0.0
@@ -347,8 +393,9 @@ def _run(cfg: SweepConfig, seed_list, batches, batch_size, seed, progress, strea
     fast_gens = torch_generators(seed, seed_list, streams.fast)
     excludes = [None] * S
     splits = None
-    if cfg.heldout_fraction > 0:
-        splits = [heldout_split(L, C, cfg.heldout_fraction, trial_generator(seed, s, streams.heldout))
+    if cfg.heldout_split is not None:
+        splits = [heldout_split(L, C, trial_generator(seed, s, streams.heldout), cfg.heldout_split,
+                                cfg.heldout_fraction, cfg.heldout_letters)
                   for s in seed_list]
         excludes = [sp.test_ids for sp in splits]
 
@@ -434,6 +481,7 @@ def _run(cfg: SweepConfig, seed_list, batches, batch_size, seed, progress, strea
         final_accuracy=acc_np[:, -w:].mean(1), final_loss=loss_np[:, -w:].mean(1),
         collision_rate=coll_np.mean(1), batches_to_99=batches_to_threshold(acc_np),
         heldout_accuracy=heldout, context_accuracy=context_acc,
+        heldout_sequences=None if splits is None else np.array([sequence_strings(sp.test, L) for sp in splits]),
         weights={k: v.detach().double().numpy() for k, v in weights._asdict().items()},
         cosines={r: c.T.numpy() for r, c in cos.items()},
         cosines_mhn={r: c.T.numpy() for r, c in cos_mhn.items()},
@@ -453,6 +501,7 @@ def result_arrays(result: SweepResult) -> dict:
     }
     if result.heldout_accuracy is not None:
         out["heldout_accuracy"] = result.heldout_accuracy
+        out["heldout_sequences"] = result.heldout_sequences
     if result.context_accuracy is not None:
         out["context_accuracy"] = result.context_accuracy
     for k, v in result.weights.items():
