@@ -1,5 +1,5 @@
-"""Unit tests of slotless.attention.stats: success counts, exact intervals, Fisher and Mann-Whitney contrasts,
-the per-run summary of the training chapter."""
+"""Unit tests of slotless.attention.stats: success counts, exact intervals, the paired tests (exact McNemar,
+Newcombe's paired interval, the sign test on censored times) against scipy, the per-run summary."""
 
 import math
 
@@ -60,35 +60,6 @@ def test_success_count_threshold_is_inclusive():
     assert stats.success_count(np.array([0.9, 0.95]), threshold=0.9) == stats.SuccessCount(2, 2)
 
 
-def test_fisher_p_is_scipys_test_on_the_two_by_two_table():
-    rng = np.random.default_rng(0)
-    for _ in range(20):
-        n_a, n_b = rng.integers(1, 30, size=2)
-        a = stats.SuccessCount(int(rng.integers(0, n_a + 1)), int(n_a))
-        b = stats.SuccessCount(int(rng.integers(0, n_b + 1)), int(n_b))
-        table = [[a.k, a.n - a.k], [b.k, b.n - b.k]]
-        for alt in ("two-sided", "greater", "less"):
-            assert stats.fisher_p(a, b, alt) == pytest.approx(sps.fisher_exact(table, alternative=alt)[1], rel=1e-12)
-        assert stats.fisher_p(a, b) == pytest.approx(stats.fisher_p(b, a))
-        assert stats.fisher_p(a, b, "greater") == pytest.approx(stats.fisher_p(b, a, "less"))
-    assert stats.fisher_p(stats.SuccessCount(8, 8), stats.SuccessCount(8, 8)) == 1.0
-    assert stats.fisher_p(stats.SuccessCount(10, 10), stats.SuccessCount(0, 10), "greater") < 1e-4
-
-
-def test_fisher_p_refuses_bad_input():
-    with pytest.raises(ConfigError, match="alternative"):
-        stats.fisher_p(stats.SuccessCount(1, 2), stats.SuccessCount(1, 2), "bigger")
-    with pytest.raises(ConfigError, match="k=3 successes of n=2"):
-        stats.fisher_p(stats.SuccessCount(3, 2), stats.SuccessCount(1, 2))
-
-
-def test_pooled_adds_counts():
-    assert stats.pooled([stats.SuccessCount(3, 6), stats.SuccessCount(6, 6)]) == (9, 12)
-    assert stats.pooled(iter([stats.SuccessCount(1, 2)])) == (1, 2)
-    with pytest.raises(ConfigError, match="empty"):
-        stats.pooled([])
-
-
 def random_run(rng, seeds, reach=True):
     fa = rng.choice([0.5, 0.97, 0.99, 0.995, 1.0], size=seeds)
     b99 = rng.integers(100, 300, size=seeds).astype(float)
@@ -110,14 +81,178 @@ def test_summarize_run_equals_the_chapters_former_summary(seeds):
         np.testing.assert_equal(got.median_b99, want["median_b99"])
 
 
-def test_speed_contrast_uses_the_seeds_that_reach_99():
-    a = np.array([100.0, 110.0, np.nan, 105.0])
-    b = np.array([150.0, np.nan, 160.0, 170.0, 155.0])
-    c = stats.speed_contrast(a, b)
-    assert (c.median_a, c.median_b) == (105.0, 157.5)
-    assert c.p == pytest.approx(sps.mannwhitneyu([100, 110, 105], [150, 160, 170, 155]).pvalue)
-    empty = stats.speed_contrast(np.full(3, np.nan), b)
-    assert math.isnan(empty.p) and math.isnan(empty.median_a) and empty.median_b == 157.5
+def brute_force_mcnemar(a, b, alternative):
+    """The exact McNemar p-value from its definition: the discordant seeds' split under Binomial(n_d, 1/2)."""
+    a_only, b_only = int((a & ~b).sum()), int((~a & b).sum())
+    nd = a_only + b_only
+    if nd == 0:
+        return 1.0
+    pmf = sps.binom.pmf(np.arange(nd + 1), nd, 0.5)
+    if alternative == "greater":
+        return pmf[a_only:].sum()
+    if alternative == "less":
+        return pmf[: a_only + 1].sum()
+    return min(1.0, pmf[pmf <= pmf[a_only] * (1 + 1e-7)].sum())
+
+
+def test_mcnemar_is_the_exact_binomial_test_on_the_discordant_seeds():
+    rng = np.random.default_rng(1)
+    for _ in range(60):
+        n = int(rng.integers(1, 60))
+        a, b = rng.random(n) < rng.random(), rng.random(n) < rng.random()
+        for alt in ("two-sided", "greater", "less"):
+            r = stats.paired_success(a, b, alt)
+            assert (r.n, r.k_a, r.k_b) == (n, a.sum(), b.sum())
+            assert (r.a_only, r.b_only) == ((a & ~b).sum(), (~a & b).sum())
+            assert r.p == pytest.approx(brute_force_mcnemar(a, b, alt), rel=1e-9, abs=1e-12)
+            assert r.difference == pytest.approx((a.sum() - b.sum()) / n)
+            assert r.difference_ci[0] <= r.difference <= r.difference_ci[1]
+        # swapping the configurations mirrors everything
+        r, m = stats.paired_success(a, b), stats.paired_success(b, a)
+        assert r.p == pytest.approx(m.p) and r.difference == -m.difference
+        np.testing.assert_allclose(r.difference_ci, [-m.difference_ci[1], -m.difference_ci[0]], atol=1e-12)
+    # the pairing matters: concordant seeds carry no information, unlike in Fisher's test of the two counts
+    same = np.ones(10, bool)
+    assert stats.paired_success(same, same).p == 1.0
+    assert stats.paired_success(np.ones(8, bool), np.zeros(8, bool), "greater").p == pytest.approx(0.5 ** 8)
+
+
+def test_mcnemar_reads_success_from_run_arrays():
+    run_a = {"final_accuracy": np.array([1.0, 0.995, 0.5, 0.99])}
+    run_b = {"final_accuracy": np.array([0.98, 1.0, 1.0, 0.5])}
+    r = stats.paired_success(run_a, run_b)
+    assert (r.k_a, r.k_b, r.a_only, r.b_only) == (3, 2, 2, 1)
+    with pytest.raises(ConfigError, match="pair the same seeds"):
+        stats.paired_success(np.ones(3, bool), np.ones(4, bool))
+    with pytest.raises(ConfigError, match="alternative"):
+        stats.paired_success(np.ones(3, bool), np.ones(3, bool), "bigger")
+
+
+def test_wilson_is_scipys_interval():
+    for n in (1, 7, 50):
+        for k in range(n + 1):
+            ci = sps.binomtest(k, n).proportion_ci(method="wilson")
+            assert stats.wilson(k, n) == pytest.approx((ci.low, ci.high))
+
+
+def newcombe_by_formula(a, b, c, d, z=1.959963984540054):
+    """Newcombe's method 10 written out independently: Wilson limits from their closed form."""
+    n = a + b + c + d
+
+    def wilson(k):
+        p = k / n
+        centre, half = (p + z * z / (2 * n)), z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+        return (centre - half) / (1 + z * z / n), (centre + half) / (1 + z * z / n)
+
+    p1, p2 = (a + b) / n, (a + c) / n
+    (l1, u1), (l2, u2) = wilson(a + b), wilson(a + c)
+    margins = (a + b) * (c + d) * (a + c) * (b + d)
+    cross = a * d - b * c
+    cross = max(cross - n / 2, 0) if cross > 0 else cross
+    phi = cross / np.sqrt(margins) if margins else 0.0
+    dl = np.sqrt((p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2)
+    du = np.sqrt((u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2)
+    return p1 - p2 - dl, p1 - p2 + du
+
+
+def test_paired_difference_interval_is_newcombes_method_10():
+    rng = np.random.default_rng(2)
+    for _ in range(200):
+        cells = rng.integers(0, 20, size=4)
+        if cells.sum() == 0:
+            continue
+        np.testing.assert_allclose(stats.paired_difference_interval(*cells), newcombe_by_formula(*cells), atol=1e-12)
+    # no discordant seeds: an interval around 0 that still has width
+    lo, hi = stats.paired_difference_interval(10, 0, 0, 0)
+    assert lo < 0 < hi
+    with pytest.raises(ConfigError, match="empty"):
+        stats.paired_difference_interval(0, 0, 0, 0)
+
+
+def test_paired_difference_interval_covers_the_true_difference():
+    # coverage of the nominal 95% interval, by simulation of correlated paired outcomes (a few designs)
+    rng = np.random.default_rng(3)
+    reps = 2000
+    for n, p_a, p_b, rho in ((10, 0.9, 0.5, 0.3), (50, 0.8, 0.7, 0.5), (50, 0.3, 0.3, 0.0)):
+        z = rng.random((reps, n))
+        shared = rng.random((reps, n)) < rho
+        a = np.where(shared, z, rng.random((reps, n))) < p_a
+        b = np.where(shared, z, rng.random((reps, n))) < p_b
+        cells = np.stack([(a & b).sum(1), (a & ~b).sum(1), (~a & b).sum(1), (~a & ~b).sum(1)], 1)
+        tables, count = np.unique(cells, axis=0, return_counts=True)
+        covered = [lo <= p_a - p_b <= hi for lo, hi in (stats.paired_difference_interval(*t) for t in tables)]
+        assert np.dot(covered, count) / reps > 0.93, (n, p_a, p_b, rho)
+
+
+def test_median_interval_is_the_sign_test_inversion():
+    rng = np.random.default_rng(4)
+    for n in (6, 7, 10, 23, 50):
+        v = rng.normal(size=n)
+        lo, hi = stats.median_interval(v)
+        s = np.sort(v)
+        mids = np.r_[s[0] - 1, (s[1:] + s[:-1]) / 2, s[-1] + 1]
+        for m in mids:  # the sign test of median m, from scipy: accepted exactly inside the interval
+            accepted = sps.binomtest(int((v > m).sum()), n, 0.5).pvalue > 0.05
+            assert accepted == (lo < m < hi), (n, m, lo, hi)
+    assert stats.median_interval([1.0, 2.0, 3.0]) == (-np.inf, np.inf)  # too few for 95%
+    assert stats.median_interval(np.r_[np.zeros(9), np.inf]) == (0.0, 0.0)
+    with pytest.raises(ConfigError, match="NaN"):
+        stats.median_interval([1.0, np.nan])
+
+
+def test_sign_test_is_scipys_binomial_test_on_the_signs():
+    rng = np.random.default_rng(5)
+    for _ in range(30):
+        n = int(rng.integers(1, 40))
+        a, b = rng.integers(0, 5, n).astype(float), rng.integers(0, 5, n).astype(float)
+        for alt in ("two-sided", "greater", "less"):
+            t = stats.sign_test(a, b, alt)
+            up, down = int((a > b).sum()), int((a < b).sum())
+            assert (t.a_larger, t.b_larger, t.ties) == (up, down, n - up - down)
+            want = sps.binomtest(up, up + down, 0.5, alternative=alt).pvalue if up + down else 1.0
+            assert t.p == pytest.approx(want)
+            assert t.median_difference == np.median(a - b)
+    t = stats.sign_test([np.inf, 1.0], [np.inf, 0.0])
+    assert (t.a_larger, t.ties) == (1, 1)  # two equal infinities tie
+    with pytest.raises(ConfigError, match="without NaN"):
+        stats.sign_test([1.0, np.nan], [0.0, 0.0])
+
+
+def test_mean_interval_is_scipys_t_interval():
+    v = np.array([0.9, 1.0, 0.95, 0.97, 0.99])
+    mean, lo, hi = stats.mean_interval(v)
+    ci = sps.ttest_1samp(v, 0).confidence_interval(0.95)
+    assert (mean, lo, hi) == pytest.approx((v.mean(), ci.low, ci.high))
+    assert stats.mean_interval(np.ones(10)) == (1.0, 1.0, 1.0)
+    assert stats.mean_interval([0.5]) == (0.5, -np.inf, np.inf)
+    with pytest.raises(ConfigError, match="finite"):
+        stats.mean_interval([0.5, np.nan])
+
+
+def test_paired_speed_keeps_censored_seeds():
+    a = np.array([100.0, 110.0, np.nan, 105.0, np.nan, 120.0])
+    b = np.array([150.0, np.nan, 160.0, 170.0, np.nan, 100.0])
+    r = stats.paired_speed(a, b)
+    # seed 1: a reaches, b censored -> a faster; seed 2: a censored -> b faster; seed 4: both censored -> tie
+    assert (r.a_faster, r.b_faster, r.ties) == (3, 2, 1)
+    assert (r.censored_a, r.censored_b) == (2, 2)
+    assert r.p == pytest.approx(sps.binomtest(3, 5, 0.5).pvalue)
+    # differences -50, -inf, +inf, -65, 0, +20: median of the middle two (-50, 0)
+    assert r.median_difference == -25.0
+    assert stats.paired_speed(b, a).a_faster == r.b_faster
+    none = stats.paired_speed(np.full(4, np.nan), np.full(4, np.nan))
+    assert none.p == 1.0 and none.ties == 4
+    with pytest.raises(ConfigError, match="pair the same seeds"):
+        stats.paired_speed(a, b[:3])
+
+
+def test_paired_speed_differs_from_a_test_that_drops_failures():
+    # a is always faster when both reach 99%, but fails in many seeds: the paired censored test sees both
+    a = np.r_[np.full(6, 100.0), np.full(6, np.nan)]
+    b = np.full(12, 200.0)
+    r = stats.paired_speed(a, b)
+    assert (r.a_faster, r.b_faster) == (6, 6) and r.p == 1.0
+    assert sps.mannwhitneyu(a[:6], b).pvalue < 0.01  # what dropping the failures would conclude
 
 
 def test_compare_runs_reliability_and_speed():
@@ -125,10 +260,19 @@ def test_compare_runs_reliability_and_speed():
     slow = {"final_accuracy": np.r_[np.ones(4), np.full(4, 0.6)], "batches_to_99": np.r_[np.arange(200.0, 204.0),
             np.full(4, np.nan)], "collision_rate": np.full(8, 0.1)}
     c = stats.compare_runs(fast, slow)
-    assert c.a.k == 8 and c.b.k == 4 and c.more and c.faster
-    assert c.p_reliability == pytest.approx(sps.fisher_exact([[8, 0], [4, 4]])[1])
-    assert c.speed.p < 0.05
-    assert not stats.compare_runs(slow, fast).more and not stats.compare_runs(slow, fast).faster
+    assert c.a.k == 8 and c.b.k == 4
+    assert (c.reliability.a_only, c.reliability.b_only) == (4, 0)
+    assert c.reliability.p == pytest.approx(0.125)
+    assert c.speed.a_faster == 8 and c.speed.p == pytest.approx(2 * 0.5 ** 8)
+
+
+def test_fdr_adjusted_is_scipys_benjamini_hochberg():
+    p = np.array([0.001, 0.04, 0.03, 0.5])
+    np.testing.assert_allclose(stats.fdr_adjusted(p), sps.false_discovery_control(p, method="bh"))
+    # by hand: sorted 0.001, 0.03, 0.04, 0.5 -> 0.004, 0.04*4/3... monotone from the top
+    np.testing.assert_allclose(stats.fdr_adjusted(p), [0.004, 0.05333333, 0.05333333, 0.5], rtol=1e-6)
+    with pytest.raises(ConfigError, match="p_values"):
+        stats.fdr_adjusted([0.2, 1.5])
 
 
 def test_rate_se_floors_the_variance_at_one_over_n():
