@@ -31,6 +31,10 @@ __all__ = [
     "block_stats",
     "key_covariance",
     "key_query_distance",
+    "key_case_cosines",
+    "case_invariance",
+    "LetterStructure",
+    "letter_structure",
     "weight_diagnostics",
     "perfect_seed_diagnostics",
     "FailingSeeds",
@@ -139,11 +143,68 @@ def key_query_distance(W_Q: np.ndarray, W_K: np.ndarray, letters: int) -> np.nda
     return np.linalg.norm(keys - q[..., None, :, :], axis=-2) / np.linalg.norm(q, axis=-2)[..., None, :]
 
 
+def key_case_cosines(W_K: np.ndarray, letters: int) -> np.ndarray:
+    """Cosine between the uppercase key ``W_K x_{L+m}`` and the lowercase key ``W_K x_l`` of every pair of letters,
+    shape ``(..., L, L)`` (rows: uppercase letter m, columns: lowercase letter l); its diagonal compares the two
+    cases of one letter. Book: ``eq-methods-weight-diagnostics`` ({ref}`ch-training`, case-invariant keys)."""
+    L = check_int("letters", letters, 1)
+    K = np.asarray(W_K, dtype=np.float64)
+    lower, upper = K[..., :, :L], K[..., :, L:2 * L]
+    norms = np.linalg.norm(upper, axis=-2)[..., :, None] * np.linalg.norm(lower, axis=-2)[..., None, :]
+    return np.einsum("...km,...kl->...ml", upper, lower) / np.maximum(norms, 1e-300)
+
+
+def case_invariance(W_K: np.ndarray, letters: int) -> np.ndarray:
+    """How case-invariant the keys are, per seed ``(...)``: the mean cosine between the two cases of the same letter
+    minus the mean cosine between an uppercase and a lowercase key of different letters (:func:`key_case_cosines`).
+    1 when each letter's two keys point the same way and keys of different letters are orthogonal; about 0 for
+    random keys. Book: ``eq-methods-weight-diagnostics`` ({ref}`ch-training`)."""
+    cos = key_case_cosines(W_K, letters)
+    L = cos.shape[-1]
+    eye = np.eye(L, dtype=bool)
+    same = cos[..., eye].mean(-1)
+    return same - (cos[..., ~eye].mean(-1) if L > 1 else 0.0)
+
+
+@dataclass(frozen=True)
+class LetterStructure:
+    """What the learned weights of a "pairs" run hold for the letters whose uppercase query was never trained
+    (``held``) and for the others (``trained``), each ``(S,)`` (means over those letters) ({ref}`sec-training-generalisation`):
+
+    - ``case_cosine_*``: cosine between the letter's uppercase and lowercase keys (:func:`key_case_cosines`);
+    - ``query_key_cosine_*``: cosine between the letter's query ``W_Q x_{query l}`` and its uppercase key;
+    - ``value_case_*``: ``W_V[1, L+l] - W_V[0, L+l]``, how strongly the uppercase token's value says "uppercase"
+      (1 for the exact map, negative if it says "lowercase").
+    """
+
+    case_cosine_held: np.ndarray
+    case_cosine_trained: np.ndarray
+    query_key_cosine_held: np.ndarray
+    query_key_cosine_trained: np.ndarray
+    value_case_held: np.ndarray
+    value_case_trained: np.ndarray
+
+
+def letter_structure(weights: dict, letters: int, heldout_letters: int = 1) -> LetterStructure:
+    """The :class:`LetterStructure` of stacked weights (``W_Q, W_K: (S, d_k, 3L)``, ``W_V: (S, 2, 3L)``), the first
+    ``heldout_letters`` letters being the held-out ones ({ref}`sec-training-generalisation`)."""
+    L = check_int("letters", letters, 2)
+    n = check_int("heldout_letters", heldout_letters, 1, L - 1)
+    Q, K, V = (np.asarray(weights[k], dtype=np.float64) for k in ("W_Q", "W_K", "W_V"))
+    case = np.diagonal(key_case_cosines(K, L), axis1=-2, axis2=-1)  # (S, L)
+    q, upper = Q[..., :, 2 * L:3 * L], K[..., :, L:2 * L]
+    qk = (q * upper).sum(-2) / np.maximum(np.linalg.norm(q, axis=-2) * np.linalg.norm(upper, axis=-2), 1e-300)
+    value = V[..., 1, L:2 * L] - V[..., 0, L:2 * L]
+    return LetterStructure(case[..., :n].mean(-1), case[..., n:].mean(-1), qk[..., :n].mean(-1),
+                           qk[..., n:].mean(-1), value[..., :n].mean(-1), value[..., n:].mean(-1))
+
+
 def weight_diagnostics(weights: dict, letters: int) -> dict:
     """The weight-structure summaries (``eq-methods-weight-diagnostics``) per seed, each of shape ``(S,)`` (or ``(...)`` for other leading dims):
     ``wv_ones_minus_zeros``; ``qk_lower_*`` / ``qk_upper_*`` block stats of the query-key block;
     ``qk_summary`` (mean of the two blocks' diag - off); ``keycov_upper_lower_*`` stats of the
-    uppercase-rows/lowercase-columns block of the key covariance (``keycov_summary`` = its diag - off)."""
+    uppercase-rows/lowercase-columns block of the key covariance (``keycov_summary`` = its diag - off);
+    ``case_invariance`` (:func:`case_invariance`)."""
     L = letters
     out = {"wv_ones_minus_zeros": wv_ones_minus_zeros(weights["W_V"], L)}
     blk = qk_block(weights["W_Q"], weights["W_K"], L)
@@ -155,6 +216,7 @@ def weight_diagnostics(weights: dict, letters: int) -> dict:
     for k, v in block_stats(cov[..., L:2 * L, :L]).items():
         out[f"keycov_upper_lower_{k}"] = v
     out["keycov_summary"] = out["keycov_upper_lower_summary"]
+    out["case_invariance"] = case_invariance(weights["W_K"], L)
     return out
 
 
