@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import matplotlib.pyplot as plt
+import numpy as np
 import seaborn as sns
 
 from .checks import ConfigError
@@ -45,6 +46,9 @@ __all__ = [
     "training_plan",
     "training_config",
     "grid_run",
+    "split_run",
+    "claim_runs",
+    "glue_values",
     "GRID_MODELS",
     "GENERALISATION_MODELS",
     "SLOW_KEY_LR",
@@ -170,14 +174,15 @@ class MHNTransformerSizes:
 
 @dataclass(frozen=True)
 class GeneralisationSizes:
-    """The held-out runs of {ref}`ch-training` (a book addition): train on an ``letters`` x ``context`` task with
-    ``heldout_fraction`` of all sequences never drawn, then score ``eval_size`` sequences held out and at the
-    longer context ``eval_context``."""
+    """The held-out runs of {ref}`ch-training` (a book addition, ``sec-training-generalisation``): train on an
+    ``letters`` x ``context`` task with the sequences of each split of ``splits`` never drawn (the splits' own
+    defaults: a quarter of the reordering classes; letter a queried while uppercase), then score ``eval_size``
+    held-out sequences and ``eval_size`` sequences at the longer context ``eval_context``."""
 
     letters: int
     context: int
     eval_context: int
-    heldout_fraction: float
+    splits: tuple
     eval_size: int
 
 
@@ -263,7 +268,7 @@ def scale(quick: bool) -> Scale:
         training = TrainingSizes(letters=2, context=2, hidden=4, seeds=6, main_seeds=8, batches=240, batch_size=32,
                                  window=100, cosine_every=1, transformer_lr=1e-2, mhn_lr=2e-2,
                                  generalisation=GeneralisationSizes(letters=3, context=2, eval_context=3,
-                                                                    heldout_fraction=0.25, eval_size=512),
+                                                                    splits=("classes", "pairs"), eval_size=512),
                                  grid_lrs=(2e-2,))
         attention_theory = dict(seeds=4, sequences=128, hidden_grid=(2, 3, 4, 6, 8, 12, 16, 24), figure_sequences=128,
                                 train_batches=300, train_seeds=2, key_lr=1e-3, cosine_every=10, sign_sequences=2000)
@@ -284,7 +289,7 @@ def scale(quick: bool) -> Scale:
         training = TrainingSizes(letters=4, context=4, hidden=8, seeds=10, main_seeds=50, batches=5000,
                                  batch_size=64, window=500, cosine_every=5, transformer_lr=None, mhn_lr=None,
                                  generalisation=GeneralisationSizes(letters=4, context=3, eval_context=4,
-                                                                    heldout_fraction=0.25, eval_size=1024),
+                                                                    splits=("classes", "pairs"), eval_size=1024),
                                  grid_lrs=(1e-3, 5e-3))
         attention_theory = dict(seeds=8, sequences=512, hidden_grid=(2, 3, 4, 5, 6, 8, 10, 12, 16, 24, 32),
                                 figure_sequences=1024, train_batches=5000, train_seeds=4, key_lr=1e-4, cosine_every=25,
@@ -330,8 +335,8 @@ def memory_runs(sizes: MemorySizes, model: str, cue: float, kind: str):
 # ------------------------------------------------------------------------- the Part II sweeps
 class RunName(NamedTuple):
     """A run of {ref}`ch-training`: the model (a key of ``slotless.attention.training.MODELS``, or
-    "mhn-exact-wk masked") and the setting it was trained under ("default", "paper", "key_lr=1e-4", a cell
-    of the learning-rate grid, or "generalisation")."""
+    "mhn-exact-wk masked") and the setting it was trained under ("default", "paper", "key_lr=1e-4",
+    "no projections", a cell of the learning-rate grid, or a held-out split: "classes split", "pairs split")."""
 
     model: str
     setting: str
@@ -339,10 +344,15 @@ class RunName(NamedTuple):
 
 #: The models of the learning-rate grid of {ref}`ch-training`.
 GRID_MODELS = ("mhn-wk", "qk-mhn")
-#: The models of the held-out runs of {ref}`ch-training`.
-GENERALISATION_MODELS = ("transformer", "qk-mhn")
+#: The models of the held-out runs of {ref}`ch-training` (the same as the CI claims').
+GENERALISATION_MODELS = ("transformer", "mhn-fixed-wk", "mhn-wk", "qk-mhn", "mhn-exact-wk masked")
 #: The slower key rate of the grid and of the MHN-W_K contrast of {ref}`ch-training`.
 SLOW_KEY_LR = 1e-4
+
+
+def split_run(model: str, split: str) -> RunName:
+    """The name of the held-out run of ``model`` on ``split`` in {ref}`ch-training` (``sec-training-generalisation``)."""
+    return RunName(model, f"{split} split")
 
 
 def grid_run(model: str, lr: float, key_lr: float) -> RunName:
@@ -367,7 +377,11 @@ class TrainingPlan:
         """The runs whose W_K learns (every MHN rule but ``fixed``; not the baseline), without the held-out runs:
         the runs in which {ref}`ch-training` checks that clearly failing seeds had key collisions."""
         return [name for name, (cfg, _) in self.runs.items()
-                if cfg.wk_rule not in (None, "fixed") and name.setting != "generalisation"]
+                if cfg.wk_rule not in (None, "fixed") and cfg.heldout_split is None]
+
+    def held_out(self, split: str) -> dict:
+        """The held-out runs on ``split``: model -> :class:`RunName` (``sec-training-generalisation``)."""
+        return {name.model: name for name, (cfg, _) in self.runs.items() if cfg.heldout_split == split}
 
 
 def training_config(sizes: TrainingSizes, model: str, preset: str = "default", **extra):
@@ -388,16 +402,48 @@ def training_config(sizes: TrainingSizes, model: str, preset: str = "default", *
     return resolve_config(model, preset, **over)
 
 
+def claim_runs(res: dict) -> dict:
+    """The runs of {ref}`ch-training` under the names the Part II claims use (``slotless.attention.claims.CLAIMS``,
+    ``sec-training-claims``): the default-preset runs by model name, "mhn-wk paper", "mhn-wk key_lr=1e-4", and
+    "<split>: <model>" for the held-out runs. ``res`` maps :class:`RunName` to run arrays."""
+    names = {model: RunName(model, "default") for model in ("transformer", "mhn-fixed-wk", "qk-mhn", "mhn-exact-wk",
+                                                            "mhn-exact-wk masked")}
+    names |= {"mhn-wk paper": RunName("mhn-wk", "paper"), "mhn-wk key_lr=1e-4": RunName("mhn-wk", "key_lr=1e-4")}
+    out = {claim_name: res[run] for claim_name, run in names.items()}
+    for run, arrays in res.items():
+        if run.setting.endswith(" split"):
+            out[f"{run.setting.removesuffix(' split')}: {run.model}"] = arrays
+    return out
+
+
+def glue_values(**values) -> None:
+    """Glue each value for the page's prose (myst-nb ``glue``, not displayed), as a plain Python number or string,
+    so that ``{glue:text}`key:.2f``` formats it. Book: ``sec-methods-experiments``."""
+    from myst_nb import glue
+
+    for key, value in values.items():
+        if isinstance(value, (bool, np.bool_)):
+            value = "yes" if value else "no"
+        elif isinstance(value, (np.integer, int)):
+            value = int(value)
+        elif isinstance(value, (np.floating, float)):
+            value = float(value)
+        glue(key, value, display=False)
+
+
 def training_plan(sizes: TrainingSizes) -> TrainingPlan:
     """The runs of {ref}`ch-training` at these sizes.
 
     The main comparison (``main_seeds`` seeds each): every model under the default preset (QK-MHN with the
     cosine diagnostics), the exact one-hot rule with masking (with cosines), the baseline, Fixed-W_K, MHN-W_K
-    and QK-MHN under the paper preset, and MHN-W_K of the paper preset with key rate 1e-4. Then (``seeds``
-    each) the learning-rate grid of MHN-W_K and QK-MHN, key rate 1e-4 or = lr (``fig-training-lr-grid``), and
-    the held-out runs of the baseline and QK-MHN (``fig-training-generalisation``; ``hidden`` at least 2L).
+    and QK-MHN under the paper preset, MHN-W_K of the paper preset with key rate 1e-4, and the authors'
+    variants without input projections (``slotless.attention.training.NO_PROJECTION_VARIANTS``, paper preset).
+    Then (``seeds`` each) the learning-rate grid of MHN-W_K and QK-MHN, key rate 1e-4 or = lr
+    (``fig-training-lr-grid``), and the held-out runs of every model of :data:`GENERALISATION_MODELS` on every
+    split (``slotless.attention.claims.generalisation_config``; ``sec-training-generalisation``).
     """
-    from .attention.training import MODELS
+    from .attention.claims import generalisation_config
+    from .attention.training import MODELS, NO_PROJECTION_VARIANTS
 
     def config(model, preset="default", **extra):
         return training_config(sizes, model, preset, **extra)
@@ -411,16 +457,20 @@ def training_plan(sizes: TrainingSizes) -> TrainingPlan:
     for model in ("transformer", "mhn-fixed-wk", "mhn-wk", "qk-mhn"):
         configs[RunName(model, "paper")] = config(model, "paper")
     configs[RunName("mhn-wk", "key_lr=1e-4")] = config("mhn-wk", "paper", key_lr=SLOW_KEY_LR)
+    for model, (key_dim, hidden) in NO_PROJECTION_VARIANTS.items():
+        configs[RunName(model, "no projections")] = config(model, "paper", key_dim=key_dim, hidden=hidden,
+                                                           input_projections=False)
     main = tuple(configs)
     for model in GRID_MODELS:
         for lr in sizes.grid_lrs:
             for key_lr in (SLOW_KEY_LR, lr):
                 configs[grid_run(model, lr, key_lr)] = config(model, lr=lr, key_lr=key_lr)
     gen = sizes.generalisation
-    hidden = max(sizes.hidden, 2 * gen.letters)  # input projections need n_h >= 2L
-    for model in GENERALISATION_MODELS:
-        configs[RunName(model, "generalisation")] = config(
-            model, letters=gen.letters, context=gen.context, eval_context=gen.eval_context,
-            heldout_fraction=gen.heldout_fraction, eval_size=gen.eval_size, hidden=hidden)
+    for split in gen.splits:
+        for model in GENERALISATION_MODELS:
+            lr = sizes.transformer_lr if model == "transformer" else sizes.mhn_lr
+            configs[split_run(model, split)] = generalisation_config(
+                model, split, letters=gen.letters, context=gen.context, eval_context=gen.eval_context,
+                eval_size=gen.eval_size, final_window=sizes.window, **({} if lr is None else {"lr": lr}))
     runs = {name: (cfg, sizes.main_seeds if name in main else sizes.seeds) for name, cfg in configs.items()}
     return TrainingPlan(runs, main)

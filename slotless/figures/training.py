@@ -157,19 +157,29 @@ def learned_weights(res: dict, models, letters: int):
     return fig
 
 
-def generalisation(res: dict, models, eval_context: int):
-    """``fig-training-generalisation``: per seed of each model's held-out run, the final training accuracy, the
-    accuracy on held-out sequences and at context ``eval_context``, joined by a line; chance dashed."""
-    fig, ax = plt.subplots(figsize=(7.0, 3.8))
-    for i, model in enumerate(models):
-        r = res[(model, "generalisation")]
-        pts = np.stack([r["final_accuracy"], r["heldout_accuracy"], r["context_accuracy"]], 1)
-        xs = np.arange(3) + 4 * i
-        for p in pts:
-            ax.plot(xs, p, "-o", color=MODEL_COLORS[model], alpha=0.5, ms=4)
-        ax.plot([], [], "-o", color=MODEL_COLORS[model], label=model)
-    ax.set_xticks([0, 1, 2, 4, 5, 6], ["train", "held-out", f"C={eval_context}"] * 2)
-    ax.axhline(0.5, color="k", ls="--", lw=0.8, label="chance")
-    ax.set_ylabel("accuracy")
-    ax.legend()
+def generalisation(held: dict, controls: dict, splits, eval_context: int):
+    """``fig-training-generalisation``: one panel per split (``splits``, e.g. "classes", "pairs"); per model
+    (``held[split]``: model -> run arrays), every seed's final training accuracy, its accuracy on the held-out
+    sequences and at context ``eval_context``, joined by a line; the memorising control's mean held-out accuracy
+    (``controls[split]``, a number) as a grey bar, chance dashed."""
+    fig, axes = plt.subplots(1, len(splits), figsize=(11.0, 3.9), sharey=True)
+    for ax, split in zip(np.atleast_1d(axes), splits):
+        models = list(held[split])
+        for i, model in enumerate(models):
+            r = held[split][model]
+            pts = np.stack([r["final_accuracy"], r["heldout_accuracy"], r["context_accuracy"]], 1)
+            xs = np.arange(3) + 4 * i
+            for p in pts:
+                ax.plot(xs, p, "-o", color=MODEL_COLORS[model], alpha=0.45, ms=3, lw=0.8)
+            ax.plot([], [], "-o", color=MODEL_COLORS[model], label=model)
+            ax.hlines(controls[split], xs[1] - 0.4, xs[1] + 0.4, color="0.4", lw=3, alpha=0.6)
+        ax.hlines([], 0, 0, color="0.4", lw=3, alpha=0.6, label="memorising control (held-out)")
+        ax.set_xticks([x + 4 * i for i in range(len(models)) for x in range(3)],
+                      ["train", "held-out", f"C={eval_context}"] * len(models), rotation=90, fontsize=7)
+        ax.axhline(0.5, color="k", ls="--", lw=0.8, label="chance")
+        ax.set_title(f"{split} split", fontsize=10)
+        ax.set_ylim(-0.03, 1.03)
+    np.atleast_1d(axes)[0].set_ylabel("accuracy (fraction of sequences)")
+    np.atleast_1d(axes)[-1].legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
     return fig
