@@ -48,6 +48,9 @@ __all__ = [
     "GRID_MODELS",
     "GENERALISATION_MODELS",
     "SLOW_KEY_LR",
+    "memory_pairs",
+    "tree_protocol",
+    "tree_runs",
 ]
 
 #: Colours of the authors' code: K-winner MHN red / light coral, original (1-winner) MHN grey / light
@@ -215,13 +218,18 @@ class Scale:
 
     quick: bool
     memory: MemorySizes
-    #: {ref}`ch-kwinner`: patterns the step-by-step networks learn, probe pairs of the overlap figure.
+    #: {ref}`ch-kwinner`: patterns the step-by-step networks learn (``n_learn``), probe pairs per pattern
+    #: overlap (``n_probe``) and the flips of the probes (``probe_flips``, of s = 100), the length of the
+    #: usage windows (``usage_window``) and the cue level of the retrieval demo (``cue``).
     kwinner: dict = field(default_factory=dict)
-    #: {ref}`ch-structured`: networks, flips, trial counts and similarity samples of the tree-data runs.
+    #: {ref}`ch-structured`: networks (``nets``), sizes (``n_input``, ``active``, ``n_mem``), flips
+    #: (``flips``; ``flips_dprime`` for the d' design), trials (``curve_trials``; ``samples`` x ``runs``)
+    #: and the similarity samples (``similarity_patterns`` per set, ``similarity_trees`` sets).
     tree: dict = field(default_factory=dict)
     #: {ref}`ch-memory-results`: the random-winner control, the cue levels of the K-winner checks, windows.
     memory_theory: dict = field(default_factory=dict)
-    #: {ref}`ch-controls`: bootstrap resamples.
+    #: {ref}`ch-retention` and {ref}`ch-controls`: bootstrap resamples (``bootstrap``); {ref}`ch-controls`:
+    #: draws per synthetic Gaussian data set (``synthetic``) and ages of the log-spaced grid (``grid_ages``).
     controls: dict = field(default_factory=dict)
     #: {ref}`ch-case-sequence`: the training demo.
     case_sequence: CaseSequenceSizes | None = None
@@ -242,6 +250,9 @@ def scale(quick: bool) -> Scale:
     from .memory.network import PRESETS, NetworkConfig
 
     main, alt, mhn = PRESETS["kwinner"], PRESETS["kwinner-alt"], PRESETS["mhn"]
+    # ch-kwinner runs the paper's networks at both scales: only the stream length and the probes shrink
+    kwinner_common = dict(probe_flips=(0, 5, 10, 20, 30, 40, 50, 70, 90), usage_window=400, cue=0.5)
+    controls = dict(bootstrap=2000, synthetic=20000, grid_ages=16)
     if quick:
         # the input side shrunk by 5 (n_i = 200, s = 20, still 10% active); parameter matching kept
         # (n_h^K f = n_h^MHN, 10^4 connections); eps = 0.3; k/n_h within a factor 2 of the paper's; the MHN
@@ -254,7 +265,7 @@ def scale(quick: bool) -> Scale:
         tree_nets = {"kwinner": NetworkConfig(200, 400, 20, 0.1, 10, 0.3), "mhn": NetworkConfig(200, 40, 20, 1.0, 1, 1.0)}
         tree = dict(nets=tree_nets, n_input=200, active=20, n_mem=200, flips=(2, 4), flips_dprime=4, curve_trials=40,
                     runs=20, similarity_patterns=300, similarity_trees=10, samples=10)
-        kwinner = dict(n_learn=800, n_probe=20)
+        kwinner = dict(n_learn=800, n_probe=20, **kwinner_common)
         memory_theory = dict(control_trials=200, kwinner_cues=(1.0,),
                              windows=((1, 5), (6, 20), (21, 50), (51, 100), (101, 200)))
         case_sequence = CaseSequenceSizes(letters=2, context=2, seeds=4, batches=400, batch_size=32, lr=1e-2)
@@ -275,7 +286,7 @@ def scale(quick: bool) -> Scale:
         tree = dict(nets={"kwinner": main, "mhn": mhn}, n_input=1000, active=100, n_mem=2000, flips=(5, 10, 15, 20, 30),
                     flips_dprime=20, curve_trials=100, runs=20, similarity_patterns=300, similarity_trees=10,
                     samples=10)
-        kwinner = dict(n_learn=2000, n_probe=100)
+        kwinner = dict(n_learn=2000, n_probe=100, **kwinner_common)
         memory_theory = dict(control_trials=100, kwinner_cues=(1.0, 0.5),
                              windows=((1, 10), (11, 50), (51, 100), (101, 200), (201, 500), (501, 1000)))
         case_sequence = CaseSequenceSizes(letters=4, context=4, seeds=10, batches=5000, batch_size=64, lr=1e-3)
@@ -292,7 +303,7 @@ def scale(quick: bool) -> Scale:
         performance = dict(bench_scale="chapter")
     nets["kwinner-random"] = nets["kwinner"].replace(winner_rule="random")
     return Scale(quick, MemorySizes(nets=nets, **memory), kwinner=kwinner, tree=tree, memory_theory=memory_theory,
-                 controls=dict(bootstrap=2000), case_sequence=case_sequence, mhn_transformer=mhn_transformer,
+                 controls=controls, case_sequence=case_sequence, mhn_transformer=mhn_transformer,
                  training=training, attention_theory=attention_theory, performance=performance)
 
 
@@ -424,3 +435,33 @@ def training_plan(sizes: TrainingSizes) -> TrainingPlan:
             heldout_fraction=gen.heldout_fraction, eval_size=gen.eval_size, hidden=hidden)
     runs = {name: (cfg, sizes.main_seeds if name in main else sizes.seeds) for name, cfg in configs.items()}
     return TrainingPlan(runs, main)
+def memory_pairs(sizes: MemorySizes, model: str, cue: float, kind: str):
+    """The accuracies of one shared random-data run (:func:`memory_runs`) as a
+    :class:`~slotless.memory.metrics.PairedAccuracy`: ``real`` and its paired ``pseudo``, ``(trials, E)``."""
+    from .memory.metrics import PairedAccuracy
+
+    result, _ = memory_runs(sizes, model, cue, kind)
+    return PairedAccuracy(result.acc_real, result.acc_pseudo[:, : result.acc_real.shape[1]])
+
+
+def tree_protocol(tree: dict, flips: int, cue: float):
+    """The paper-time protocol on tree data of {ref}`ch-structured` (``tree`` is :attr:`Scale.tree`):
+    B = E = n_mem, P = E + 1, leaves of a tree with ``flips`` flips, and the uniform baseline."""
+    from .memory.protocol import protocol_preset
+
+    return protocol_preset("paper", n_burn_in=tree["n_mem"], n_eval=tree["n_mem"]).replace(
+        cue_fraction=cue, data="tree", flips=flips, uniform_baseline=True)
+
+
+def tree_runs(tree: dict, model: str, flips: int, cue: float):
+    """One tree-data run of {ref}`ch-structured` (cached): ``samples * runs`` trials for the d' design
+    (``flips == flips_dprime`` at cue 1), else ``curve_trials``; stream ``tree/b=<flips>/<model>/cue=<cue>/acc``.
+    Returns ``(TrialResult, from_cache)``."""
+    from .memory.protocol import run_trials_cached
+
+    if model not in tree["nets"]:
+        raise ConfigError(f"model={model!r} is not allowed: choose one of {', '.join(map(repr, tree['nets']))}")
+    dprime_design = flips == tree["flips_dprime"] and cue == 1.0
+    trials = tree["samples"] * tree["runs"] if dprime_design else tree["curve_trials"]
+    return run_trials_cached(tree["nets"][model], tree_protocol(tree, flips, cue), trials, STEP_SEED,
+                             stream=f"tree/b={flips}/{model}/cue={cue}/acc", progress=False)
