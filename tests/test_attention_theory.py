@@ -420,3 +420,14 @@ def test_companion_check_closed_form_and_signs(alpha, signs_hold):
     assert (cc.non_hebbian_agreeing == 0) == signs_hold and (cc.above_threshold == 0) == signs_hold
     if signs_hold:
         assert cc.anti_hebbian_disagreeing
+
+
+def test_the_attention_results_sizes():
+    from slotless import book
+
+    quick, paper = book.scale(True).attention_theory, book.scale(False).attention_theory
+    assert isinstance(paper, book.AttentionTheorySizes)
+    # the QK-MHN run of thm-qk-alignment at paper scale is the book's setting: 5000 batches, K_lr 1e-4
+    assert (paper.train_batches, paper.key_lr, paper.cosine_every) == (5000, 1e-4, 25)
+    assert quick.train_batches < paper.train_batches and quick.sequences < paper.sequences
+    assert all(nh >= 2 for nh in paper.hidden_grid) and 8 in quick.hidden_grid and 8 in paper.hidden_grid

@@ -492,3 +492,24 @@ def test_trace_windows_and_forgetting_law_on_exact_curves():
     assert abs(law.decay.fit.lam - law.law_rate) < 4 * law.decay.se
     assert all(r.within(4, slack=0.01) for r in law.windows)
     np.testing.assert_allclose(law.via_trace, [r.theory for r in law.windows], rtol=0.05)
+
+
+def test_the_memory_results_sizes_and_the_random_winner_control(monkeypatch):
+    from slotless import book
+    from slotless.memory import protocol
+
+    for quick in (True, False):
+        sc = book.scale(quick)
+        sizes, th_sizes = sc.memory, sc.memory_theory
+        assert isinstance(th_sizes, book.MemoryTheorySizes)
+        assert all(hi <= sizes.n_mem for _, hi in th_sizes.windows) and max(th_sizes.check_ages) <= sizes.n_mem
+        proto = book.memory_theory_control_protocol(sizes)
+        assert proto.n_burn_in == 20 * sizes.nets["mhn"].n_hidden and proto.cue_fraction == 0.5
+        assert (proto.n_eval, proto.n_pseudo) == (sizes.n_mem, sizes.n_mem + 1)
+    calls = []
+    monkeypatch.setattr(protocol, "run_trials_cached", lambda *args, **kw: calls.append((args, kw)) or ("result", False))
+    sc = book.scale(True)
+    assert book.memory_theory_control(sc.memory, sc.memory_theory) == ("result", False)
+    (net, proto, trials, seed), kw = calls[0]
+    assert net == sc.memory.nets["mhn"].replace(winner_rule="random") and trials == sc.memory_theory.control_trials
+    assert seed == book.SEED and kw["stream"] == "theory/mhn-random-winners/cue=0.5"
