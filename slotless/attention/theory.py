@@ -143,7 +143,7 @@ def collision_free(fast: FastWeights, *tensors, minimum: int = 5):
 
 
 class MHNSetup(NamedTuple):
-    """Slow weights, a batch and its storage: the starting point of most checks."""
+    """Slow weights, a batch and its storage: the starting point of most checks of {ref}`ch-attention-results`."""
 
     slow: SlowWeights
     X: torch.Tensor
