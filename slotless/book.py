@@ -51,6 +51,10 @@ __all__ = [
     "memory_pairs",
     "tree_protocol",
     "tree_runs",
+    "MemoryTheorySizes",
+    "AttentionTheorySizes",
+    "memory_theory_control_protocol",
+    "memory_theory_control",
 ]
 
 #: Colours of the authors' code: K-winner MHN red / light coral, original (1-winner) MHN grey / light
@@ -211,6 +215,45 @@ class TrainingSizes:
 
 
 @dataclass(frozen=True)
+class MemoryTheorySizes:
+    """The sizes of {ref}`ch-memory-results` beyond the shared runs of :class:`MemorySizes`.
+
+    ``control_trials``: trials of the random-winner control (:func:`memory_theory_control`);
+    ``kwinner_cues``: the cue levels of the K-winner checks; ``windows``: the age windows of the
+    window comparisons (inclusive, 1-based); ``check_ages``: the ages of the d' checks;
+    ``law_max_age``: the last age drawn in {numref}`fig-memory-results-kwinner-law`.
+    """
+
+    control_trials: int
+    kwinner_cues: tuple
+    windows: tuple
+    check_ages: tuple
+    law_max_age: int
+
+
+@dataclass(frozen=True)
+class AttentionTheorySizes:
+    """The sizes of {ref}`ch-attention-results`.
+
+    ``seeds`` x ``sequences``: the independent weight draws and sequences per draw of the identity
+    checks; ``hidden_grid``, ``figure_sequences``: the n_h values and sequences per draw of
+    {numref}`fig-attention-results-deviation`; ``train_batches``, ``train_seeds``, ``key_lr``,
+    ``cosine_every``: the QK-MHN-Transformer run of {prf:ref}`thm-qk-alignment`; ``sign_sequences``: the
+    random sequences of its part 4.
+    """
+
+    seeds: int
+    sequences: int
+    hidden_grid: tuple
+    figure_sequences: int
+    train_batches: int
+    train_seeds: int
+    key_lr: float
+    cosine_every: int
+    sign_sequences: int
+
+
+@dataclass(frozen=True)
 class Scale:
     """Every size a chapter uses, at one scale (:func:`scale`). Sections by chapter; see each field.
     Book: ``sec-methods-experiments``.
@@ -227,7 +270,7 @@ class Scale:
     #: and the similarity samples (``similarity_patterns`` per set, ``similarity_trees`` sets).
     tree: dict = field(default_factory=dict)
     #: {ref}`ch-memory-results`: the random-winner control, the cue levels of the K-winner checks, windows.
-    memory_theory: dict = field(default_factory=dict)
+    memory_theory: "MemoryTheorySizes | None" = None
     #: {ref}`ch-retention` and {ref}`ch-controls`: bootstrap resamples (``bootstrap``); {ref}`ch-controls`:
     #: draws per synthetic Gaussian data set (``synthetic``) and ages of the log-spaced grid (``grid_ages``).
     controls: dict = field(default_factory=dict)
@@ -238,7 +281,7 @@ class Scale:
     #: {ref}`ch-training`: task size, seeds, batches and the learning-rate grid.
     training: TrainingSizes | None = None
     #: {ref}`ch-attention-results`: seeds and sequences of the identities, the QK-MHN run of Theorem 7.
-    attention_theory: dict = field(default_factory=dict)
+    attention_theory: "AttentionTheorySizes | None" = None
     #: {ref}`ch-performance`: the benchmark scale (a key of :data:`slotless.perf.bench.SCALES`).
     performance: dict = field(default_factory=dict)
 
@@ -266,8 +309,9 @@ def scale(quick: bool) -> Scale:
         tree = dict(nets=tree_nets, n_input=200, active=20, n_mem=200, flips=(2, 4), flips_dprime=4, curve_trials=40,
                     runs=20, similarity_patterns=300, similarity_trees=10, samples=10)
         kwinner = dict(n_learn=800, n_probe=20, **kwinner_common)
-        memory_theory = dict(control_trials=200, kwinner_cues=(1.0,),
-                             windows=((1, 5), (6, 20), (21, 50), (51, 100), (101, 200)))
+        memory_theory = MemoryTheorySizes(control_trials=200, kwinner_cues=(1.0,),
+                                          windows=((1, 5), (6, 20), (21, 50), (51, 100), (101, 200)),
+                                          check_ages=(1, 2, 3, 5, 8, 12, 20, 35, 60, 100, 150), law_max_age=200)
         case_sequence = CaseSequenceSizes(letters=2, context=2, seeds=4, batches=400, batch_size=32, lr=1e-2)
         mhn_transformer = MHNTransformerSizes(sequences=2000)
         # the 2-letter task (n_h = 4) with larger learning rates, so that it is learned in 240 batches
@@ -276,8 +320,9 @@ def scale(quick: bool) -> Scale:
                                  generalisation=GeneralisationSizes(letters=3, context=2, eval_context=3,
                                                                     heldout_fraction=0.25, eval_size=512),
                                  grid_lrs=(2e-2,))
-        attention_theory = dict(seeds=4, sequences=128, hidden_grid=(2, 3, 4, 6, 8, 12, 16, 24), figure_sequences=128,
-                                train_batches=300, train_seeds=2, key_lr=1e-3, cosine_every=10, sign_sequences=2000)
+        attention_theory = AttentionTheorySizes(seeds=4, sequences=128, hidden_grid=(2, 3, 4, 6, 8, 12, 16, 24),
+                                                figure_sequences=128, train_batches=300, train_seeds=2, key_lr=1e-3,
+                                                cosine_every=10, sign_sequences=2000)
         performance = dict(bench_scale="quick")
     else:
         nets = {"kwinner": main, "kwinner-alt": alt, "mhn": mhn}
@@ -287,8 +332,10 @@ def scale(quick: bool) -> Scale:
                     flips_dprime=20, curve_trials=100, runs=20, similarity_patterns=300, similarity_trees=10,
                     samples=10)
         kwinner = dict(n_learn=2000, n_probe=100, **kwinner_common)
-        memory_theory = dict(control_trials=100, kwinner_cues=(1.0, 0.5),
-                             windows=((1, 10), (11, 50), (51, 100), (101, 200), (201, 500), (501, 1000)))
+        memory_theory = MemoryTheorySizes(control_trials=100, kwinner_cues=(1.0, 0.5),
+                                          windows=((1, 10), (11, 50), (51, 100), (101, 200), (201, 500), (501, 1000)),
+                                          check_ages=(1, 2, 3, 5, 8, 12, 20, 35, 60, 100, 150, 250, 400),
+                                          law_max_age=800)
         case_sequence = CaseSequenceSizes(letters=4, context=4, seeds=10, batches=5000, batch_size=64, lr=1e-3)
         mhn_transformer = MHNTransformerSizes(sequences=20000)
         # the paper's task and sweep length; cosines on every 5th batch (1000 per seed)
@@ -297,9 +344,10 @@ def scale(quick: bool) -> Scale:
                                  generalisation=GeneralisationSizes(letters=4, context=3, eval_context=4,
                                                                     heldout_fraction=0.25, eval_size=1024),
                                  grid_lrs=(1e-3, 5e-3))
-        attention_theory = dict(seeds=8, sequences=512, hidden_grid=(2, 3, 4, 5, 6, 8, 10, 12, 16, 24, 32),
-                                figure_sequences=1024, train_batches=5000, train_seeds=4, key_lr=1e-4, cosine_every=25,
-                                sign_sequences=20000)
+        attention_theory = AttentionTheorySizes(seeds=8, sequences=512,
+                                                hidden_grid=(2, 3, 4, 5, 6, 8, 10, 12, 16, 24, 32),
+                                                figure_sequences=1024, train_batches=5000, train_seeds=4, key_lr=1e-4,
+                                                cosine_every=25, sign_sequences=20000)
         performance = dict(bench_scale="chapter")
     nets["kwinner-random"] = nets["kwinner"].replace(winner_rule="random")
     return Scale(quick, MemorySizes(nets=nets, **memory), kwinner=kwinner, tree=tree, memory_theory=memory_theory,
@@ -465,3 +513,17 @@ def tree_runs(tree: dict, model: str, flips: int, cue: float):
     trials = tree["samples"] * tree["runs"] if dprime_design else tree["curve_trials"]
     return run_trials_cached(tree["nets"][model], tree_protocol(tree, flips, cue), trials, STEP_SEED,
                              stream=f"tree/b={flips}/{model}/cue={cue}/acc", progress=False)
+def memory_theory_control_protocol(sizes: MemorySizes):
+    """The protocol of the random-winner control of {ref}`ch-memory-results`: the shared protocol at cue 0.5
+    with a burn-in of 20 n_h of the 1-winner MHN, so that every unit has been overwritten."""
+    return memory_protocol(sizes, 0.5).replace(n_burn_in=20 * sizes.nets["mhn"].n_hidden)
+
+
+def memory_theory_control(sizes: MemorySizes, theory: MemoryTheorySizes):
+    """The random-winner control of {ref}`ch-memory-results` (cached): the 1-winner MHN with random learning
+    winners (``eq-methods-random-winners``) under :func:`memory_theory_control_protocol`, with
+    ``theory.control_trials`` trials. Returns ``(result, from_cache)`` like :func:`memory_runs`."""
+    from .memory.protocol import run_trials_cached
+
+    return run_trials_cached(sizes.nets["mhn"].replace(winner_rule="random"), memory_theory_control_protocol(sizes),
+                             theory.control_trials, SEED, stream="theory/mhn-random-winners/cue=0.5", progress=False)
