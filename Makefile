@@ -1,7 +1,8 @@
 # slotless: two commands do everything.
 #   make book   set up .venv if needed, build the HTML book at paper scale
 #   make test   set up .venv if needed, run every test CI runs
-# Other targets: golden (regenerate tests/golden), bench (speed benchmarks), clean.
+# Other targets: golden (regenerate tests/golden), bench (speed benchmarks), clean,
+#   cache-clean (prune result-cache entries that the current source can never use again).
 
 PYTHON ?= python3
 VENV   := .venv
@@ -12,7 +13,7 @@ JB     := $(VENV)/bin/jupyter-book
 unexport MPLBACKEND
 export PYTHONHASHSEED := 0
 
-.PHONY: venv book book-quick test lint golden bench clean browser-deps
+.PHONY: venv book book-quick test lint golden bench clean cache-clean browser-deps
 
 venv: $(STAMP)
 
@@ -71,6 +72,11 @@ golden: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py --out benchmarks/results.json
+
+# Keep the result cache but remove what can never be used again: entries made by an older version of the
+# slotless source or under other package versions, damaged entries, temporary files of interrupted writes.
+cache-clean: $(STAMP)
+	@if [ -d .cache ]; then $(PY) -m slotless cache-clean .cache; else echo "no .cache directory: nothing to clean"; fi
 
 clean:
 	rm -rf _build .cache .pytest_cache tests/artifacts slotless/__pycache__/numba-*
