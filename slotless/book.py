@@ -52,6 +52,13 @@ __all__ = [
     "GRID_MODELS",
     "GENERALISATION_MODELS",
     "SLOW_KEY_LR",
+    "memory_pairs",
+    "tree_protocol",
+    "tree_runs",
+    "MemoryTheorySizes",
+    "AttentionTheorySizes",
+    "memory_theory_control_protocol",
+    "memory_theory_control",
 ]
 
 #: Colours of the authors' code: K-winner MHN red / light coral, original (1-winner) MHN grey / light
@@ -84,11 +91,15 @@ _FALSE = ("false", "0")
 
 
 def parse_quick(value) -> bool | None:
-    """A chapter's ``quick`` parameter as a bool: True, False, None (not given), or the strings
-    "true"/"false"/"1"/"0" in any case (papermill's ``-p quick false`` passes a string). Anything else
-    raises a :class:`ConfigError` that names the value. Book: ``sec-methods-experiments``."""
-    if value is None or isinstance(value, bool):
-        return value
+    """A chapter's ``quick`` parameter as a bool: True, False, None (not given), the strings
+    "true"/"false"/"1"/"0" in any case (papermill's ``-p quick false`` passes the string "false"), or the
+    integers 1 and 0 (``-p quick 1`` passes an int). Anything else raises a :class:`ConfigError` that
+    names the value: ``bool("false")`` is True, so a string must never be taken for its truth value.
+    Book: ``sec-methods-experiments``."""
+    if value is None or isinstance(value, (bool, np.bool_)):
+        return None if value is None else bool(value)
+    if isinstance(value, (int, np.integer)) and value in (0, 1):
+        return bool(value)
     if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
         return value.strip().lower() in _TRUE
     raise ConfigError(f"quick={value!r} is not allowed: give True or False (or 'true'/'false'/'1'/'0')")
@@ -213,6 +224,45 @@ class TrainingSizes:
 
 
 @dataclass(frozen=True)
+class MemoryTheorySizes:
+    """The sizes of {ref}`ch-memory-results` beyond the shared runs of :class:`MemorySizes`.
+
+    ``control_trials``: trials of the random-winner control (:func:`memory_theory_control`);
+    ``kwinner_cues``: the cue levels of the K-winner checks; ``windows``: the age windows of the
+    window comparisons (inclusive, 1-based); ``check_ages``: the ages of the d' checks;
+    ``law_max_age``: the last age drawn in {numref}`fig-memory-results-kwinner-law`.
+    """
+
+    control_trials: int
+    kwinner_cues: tuple
+    windows: tuple
+    check_ages: tuple
+    law_max_age: int
+
+
+@dataclass(frozen=True)
+class AttentionTheorySizes:
+    """The sizes of {ref}`ch-attention-results`.
+
+    ``seeds`` x ``sequences``: the independent weight draws and sequences per draw of the identity
+    checks; ``hidden_grid``, ``figure_sequences``: the n_h values and sequences per draw of
+    {numref}`fig-attention-results-deviation`; ``train_batches``, ``train_seeds``, ``key_lr``,
+    ``cosine_every``: the QK-MHN-Transformer run of {prf:ref}`thm-qk-alignment`; ``sign_sequences``: the
+    random sequences of its part 4.
+    """
+
+    seeds: int
+    sequences: int
+    hidden_grid: tuple
+    figure_sequences: int
+    train_batches: int
+    train_seeds: int
+    key_lr: float
+    cosine_every: int
+    sign_sequences: int
+
+
+@dataclass(frozen=True)
 class Scale:
     """Every size a chapter uses, at one scale (:func:`scale`). Sections by chapter; see each field.
     Book: ``sec-methods-experiments``.
@@ -220,13 +270,18 @@ class Scale:
 
     quick: bool
     memory: MemorySizes
-    #: {ref}`ch-kwinner`: patterns the step-by-step networks learn, probe pairs of the overlap figure.
+    #: {ref}`ch-kwinner`: patterns the step-by-step networks learn (``n_learn``), probe pairs per pattern
+    #: overlap (``n_probe``) and the flips of the probes (``probe_flips``, of s = 100), the length of the
+    #: usage windows (``usage_window``) and the cue level of the retrieval demo (``cue``).
     kwinner: dict = field(default_factory=dict)
-    #: {ref}`ch-structured`: networks, flips, trial counts and similarity samples of the tree-data runs.
+    #: {ref}`ch-structured`: networks (``nets``), sizes (``n_input``, ``active``, ``n_mem``), flips
+    #: (``flips``; ``flips_dprime`` for the d' design), trials (``curve_trials``; ``samples`` x ``runs``)
+    #: and the similarity samples (``similarity_patterns`` per set, ``similarity_trees`` sets).
     tree: dict = field(default_factory=dict)
     #: {ref}`ch-memory-results`: the random-winner control, the cue levels of the K-winner checks, windows.
-    memory_theory: dict = field(default_factory=dict)
-    #: {ref}`ch-controls`: bootstrap resamples.
+    memory_theory: "MemoryTheorySizes | None" = None
+    #: {ref}`ch-retention` and {ref}`ch-controls`: bootstrap resamples (``bootstrap``); {ref}`ch-controls`:
+    #: draws per synthetic Gaussian data set (``synthetic``) and ages of the log-spaced grid (``grid_ages``).
     controls: dict = field(default_factory=dict)
     #: {ref}`ch-case-sequence`: the training demo.
     case_sequence: CaseSequenceSizes | None = None
@@ -235,7 +290,7 @@ class Scale:
     #: {ref}`ch-training`: task size, seeds, batches and the learning-rate grid.
     training: TrainingSizes | None = None
     #: {ref}`ch-attention-results`: seeds and sequences of the identities, the QK-MHN run of Theorem 7.
-    attention_theory: dict = field(default_factory=dict)
+    attention_theory: "AttentionTheorySizes | None" = None
     #: {ref}`ch-performance`: the benchmark scale (a key of :data:`slotless.perf.bench.SCALES`).
     performance: dict = field(default_factory=dict)
 
@@ -247,6 +302,9 @@ def scale(quick: bool) -> Scale:
     from .memory.network import PRESETS, NetworkConfig
 
     main, alt, mhn = PRESETS["kwinner"], PRESETS["kwinner-alt"], PRESETS["mhn"]
+    # ch-kwinner runs the paper's networks at both scales: only the stream length and the probes shrink
+    kwinner_common = dict(probe_flips=(0, 5, 10, 20, 30, 40, 50, 70, 90), usage_window=400, cue=0.5)
+    controls = dict(bootstrap=2000, synthetic=20000, grid_ages=16)
     if quick:
         # the input side shrunk by 5 (n_i = 200, s = 20, still 10% active); parameter matching kept
         # (n_h^K f = n_h^MHN, 10^4 connections); eps = 0.3; k/n_h within a factor 2 of the paper's; the MHN
@@ -259,9 +317,10 @@ def scale(quick: bool) -> Scale:
         tree_nets = {"kwinner": NetworkConfig(200, 400, 20, 0.1, 10, 0.3), "mhn": NetworkConfig(200, 40, 20, 1.0, 1, 1.0)}
         tree = dict(nets=tree_nets, n_input=200, active=20, n_mem=200, flips=(2, 4), flips_dprime=4, curve_trials=40,
                     runs=20, similarity_patterns=300, similarity_trees=10, samples=10)
-        kwinner = dict(n_learn=800, n_probe=20)
-        memory_theory = dict(control_trials=200, kwinner_cues=(1.0,),
-                             windows=((1, 5), (6, 20), (21, 50), (51, 100), (101, 200)))
+        kwinner = dict(n_learn=800, n_probe=20, **kwinner_common)
+        memory_theory = MemoryTheorySizes(control_trials=200, kwinner_cues=(1.0,),
+                                          windows=((1, 5), (6, 20), (21, 50), (51, 100), (101, 200)),
+                                          check_ages=(1, 2, 3, 5, 8, 12, 20, 35, 60, 100, 150), law_max_age=200)
         case_sequence = CaseSequenceSizes(letters=2, context=2, seeds=4, batches=400, batch_size=32, lr=1e-2)
         mhn_transformer = MHNTransformerSizes(sequences=2000)
         # the 2-letter task (n_h = 4) with larger learning rates, so that it is learned in 240 batches
@@ -270,8 +329,9 @@ def scale(quick: bool) -> Scale:
                                  generalisation=GeneralisationSizes(letters=3, context=2, eval_context=3,
                                                                     splits=("classes", "pairs"), eval_size=512),
                                  grid_lrs=(2e-2,))
-        attention_theory = dict(seeds=4, sequences=128, hidden_grid=(2, 3, 4, 6, 8, 12, 16, 24), figure_sequences=128,
-                                train_batches=300, train_seeds=2, key_lr=1e-3, cosine_every=10, sign_sequences=2000)
+        attention_theory = AttentionTheorySizes(seeds=4, sequences=128, hidden_grid=(2, 3, 4, 6, 8, 12, 16, 24),
+                                                figure_sequences=128, train_batches=300, train_seeds=2, key_lr=1e-3,
+                                                cosine_every=10, sign_sequences=2000)
         performance = dict(bench_scale="quick")
     else:
         nets = {"kwinner": main, "kwinner-alt": alt, "mhn": mhn}
@@ -280,9 +340,11 @@ def scale(quick: bool) -> Scale:
         tree = dict(nets={"kwinner": main, "mhn": mhn}, n_input=1000, active=100, n_mem=2000, flips=(5, 10, 15, 20, 30),
                     flips_dprime=20, curve_trials=100, runs=20, similarity_patterns=300, similarity_trees=10,
                     samples=10)
-        kwinner = dict(n_learn=2000, n_probe=100)
-        memory_theory = dict(control_trials=100, kwinner_cues=(1.0, 0.5),
-                             windows=((1, 10), (11, 50), (51, 100), (101, 200), (201, 500), (501, 1000)))
+        kwinner = dict(n_learn=2000, n_probe=100, **kwinner_common)
+        memory_theory = MemoryTheorySizes(control_trials=100, kwinner_cues=(1.0, 0.5),
+                                          windows=((1, 10), (11, 50), (51, 100), (101, 200), (201, 500), (501, 1000)),
+                                          check_ages=(1, 2, 3, 5, 8, 12, 20, 35, 60, 100, 150, 250, 400),
+                                          law_max_age=800)
         case_sequence = CaseSequenceSizes(letters=4, context=4, seeds=10, batches=5000, batch_size=64, lr=1e-3)
         mhn_transformer = MHNTransformerSizes(sequences=20000)
         # the paper's task and sweep length; cosines on every 5th batch (1000 per seed)
@@ -291,13 +353,14 @@ def scale(quick: bool) -> Scale:
                                  generalisation=GeneralisationSizes(letters=4, context=3, eval_context=4,
                                                                     splits=("classes", "pairs"), eval_size=1024),
                                  grid_lrs=(1e-3, 5e-3))
-        attention_theory = dict(seeds=8, sequences=512, hidden_grid=(2, 3, 4, 5, 6, 8, 10, 12, 16, 24, 32),
-                                figure_sequences=1024, train_batches=5000, train_seeds=4, key_lr=1e-4, cosine_every=25,
-                                sign_sequences=20000)
+        attention_theory = AttentionTheorySizes(seeds=8, sequences=512,
+                                                hidden_grid=(2, 3, 4, 5, 6, 8, 10, 12, 16, 24, 32),
+                                                figure_sequences=1024, train_batches=5000, train_seeds=4, key_lr=1e-4,
+                                                cosine_every=25, sign_sequences=20000)
         performance = dict(bench_scale="chapter")
     nets["kwinner-random"] = nets["kwinner"].replace(winner_rule="random")
     return Scale(quick, MemorySizes(nets=nets, **memory), kwinner=kwinner, tree=tree, memory_theory=memory_theory,
-                 controls=dict(bootstrap=2000), case_sequence=case_sequence, mhn_transformer=mhn_transformer,
+                 controls=controls, case_sequence=case_sequence, mhn_transformer=mhn_transformer,
                  training=training, attention_theory=attention_theory, performance=performance)
 
 
@@ -474,3 +537,47 @@ def training_plan(sizes: TrainingSizes) -> TrainingPlan:
                 eval_size=gen.eval_size, final_window=sizes.window, **({} if lr is None else {"lr": lr}))
     runs = {name: (cfg, sizes.main_seeds if name in main else sizes.seeds) for name, cfg in configs.items()}
     return TrainingPlan(runs, main)
+def memory_pairs(sizes: MemorySizes, model: str, cue: float, kind: str):
+    """The accuracies of one shared random-data run (:func:`memory_runs`) as a
+    :class:`~slotless.memory.metrics.PairedAccuracy`: ``real`` and its paired ``pseudo``, ``(trials, E)``."""
+    from .memory.metrics import PairedAccuracy
+
+    result, _ = memory_runs(sizes, model, cue, kind)
+    return PairedAccuracy(result.acc_real, result.acc_pseudo[:, : result.acc_real.shape[1]])
+
+
+def tree_protocol(tree: dict, flips: int, cue: float):
+    """The paper-time protocol on tree data of {ref}`ch-structured` (``tree`` is :attr:`Scale.tree`):
+    B = E = n_mem, P = E + 1, leaves of a tree with ``flips`` flips, and the uniform baseline."""
+    from .memory.protocol import protocol_preset
+
+    return protocol_preset("paper", n_burn_in=tree["n_mem"], n_eval=tree["n_mem"]).replace(
+        cue_fraction=cue, data="tree", flips=flips, uniform_baseline=True)
+
+
+def tree_runs(tree: dict, model: str, flips: int, cue: float):
+    """One tree-data run of {ref}`ch-structured` (cached): ``samples * runs`` trials for the d' design
+    (``flips == flips_dprime`` at cue 1), else ``curve_trials``; stream ``tree/b=<flips>/<model>/cue=<cue>/acc``.
+    Returns ``(TrialResult, from_cache)``."""
+    from .memory.protocol import run_trials_cached
+
+    if model not in tree["nets"]:
+        raise ConfigError(f"model={model!r} is not allowed: choose one of {', '.join(map(repr, tree['nets']))}")
+    dprime_design = flips == tree["flips_dprime"] and cue == 1.0
+    trials = tree["samples"] * tree["runs"] if dprime_design else tree["curve_trials"]
+    return run_trials_cached(tree["nets"][model], tree_protocol(tree, flips, cue), trials, STEP_SEED,
+                             stream=f"tree/b={flips}/{model}/cue={cue}/acc", progress=False)
+def memory_theory_control_protocol(sizes: MemorySizes):
+    """The protocol of the random-winner control of {ref}`ch-memory-results`: the shared protocol at cue 0.5
+    with a burn-in of 20 n_h of the 1-winner MHN, so that every unit has been overwritten."""
+    return memory_protocol(sizes, 0.5).replace(n_burn_in=20 * sizes.nets["mhn"].n_hidden)
+
+
+def memory_theory_control(sizes: MemorySizes, theory: MemoryTheorySizes):
+    """The random-winner control of {ref}`ch-memory-results` (cached): the 1-winner MHN with random learning
+    winners (``eq-methods-random-winners``) under :func:`memory_theory_control_protocol`, with
+    ``theory.control_trials`` trials. Returns ``(result, from_cache)`` like :func:`memory_runs`."""
+    from .memory.protocol import run_trials_cached
+
+    return run_trials_cached(sizes.nets["mhn"].replace(winner_rule="random"), memory_theory_control_protocol(sizes),
+                             theory.control_trials, SEED, stream="theory/mhn-random-winners/cue=0.5", progress=False)

@@ -4,7 +4,7 @@ Images are stripped (nbval does not compare them; the chapter tests check that
 figures exist), and so is volatile metadata. nbval re-executes these notebooks in
 `make test` and compares every text output after tests/sanitize.cfg rounds numbers.
 
-Usage: .venv/bin/python tests/make_golden.py [chapter-name-substring ...]
+Usage: .venv/bin/python tests/make_golden.py [substring of the path below book/ ...]
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 import nbformat
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from chapters import GOLDEN, chapter_paths, execute_quick, golden_name  # noqa: E402
+from chapters import GOLDEN, ROOT, chapter_paths, execute_quick, golden_name  # noqa: E402
 
 
 def strip(notebook):
@@ -35,7 +35,7 @@ def strip(notebook):
 def main(filters: list[str]) -> None:
     GOLDEN.mkdir(parents=True, exist_ok=True)
     for path in chapter_paths():
-        if filters and not any(f in str(path) for f in filters):
+        if filters and not any(f in path.relative_to(ROOT / "book").as_posix() for f in filters):
             continue
         with tempfile.TemporaryDirectory() as tmp:
             executed = execute_quick(path, Path(tmp) / "out.ipynb")

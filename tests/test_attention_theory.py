@@ -1,4 +1,5 @@
-"""The formal results for attention (book/theory/attention_results.md) as fast unit tests.
+"""The formal results for attention (book/theory/attention_results.md) as fast unit tests, and the functions of
+slotless.attention.theory that compute both sides of each result for the chapter.
 
 Each test checks one identity of the chapter against torch.autograd or an exact algebraic prediction, so a
 broken formula in slotless.attention fails CI. Tolerances: the identities are exact algebra, so both sides differ
@@ -11,8 +12,10 @@ import numpy as np
 import pytest
 import torch
 
-from slotless.attention import mhn, rules, tensors, transformer
+from slotless.attention import mhn, rules, tensors, training, transformer
+from slotless.attention import theory as ath
 from slotless.attention.task import Sequences, draw_sequences, encode
+from slotless.checks import ConfigError
 from slotless.rng import trial_generator
 
 F64, F32 = torch.float64, torch.float32
@@ -21,14 +24,11 @@ L, C, DK = 4, 4, 32
 
 def _batch(seed, S=3, B=64, dtype=F64):
     """Stacked Case Sequence batch: X (S,B,C,3L), xq (S,B,3L), y (S,B,2)."""
-    seqs = [draw_sequences(L, C, B, trial_generator(seed, s, "test-attn")) for s in range(S)]
-    fields = ("letters", "cases", "query")
-    return encode(Sequences(*(np.stack([getattr(q, f) for q in seqs]) for f in fields)), L, dtype)
+    return ath.theory_batch(seed, S, B, "test-attn", dtype)
 
 
 def _store(cfg, slow, X, seed=0):
-    init = mhn.draw_fast_init(cfg, X.shape[-3], tensors.torch_generators(seed, X.shape[0], "test-attn/fast"), X.dtype)
-    return mhn.mhn_store(cfg, slow.W_K, slow.W_V, X, *init, W_items=mhn.item_projections(cfg, X.dtype))
+    return ath.store_fresh(cfg, slow, X, "test-attn/fast", seed)
 
 
 def _harder(w, key_scale=1.5):
@@ -36,8 +36,7 @@ def _harder(w, key_scale=1.5):
     return transformer.SlowWeights(3 * w.W_Q, key_scale * w.W_K, 20 * (w.W_V - 0.05))
 
 
-def _rel(a, b):
-    return ((a - b).abs().max() / b.abs().max()).item()
+_rel = ath.relative_error
 
 
 def _autograd(slow, X, xq, y, gamma):
@@ -237,3 +236,198 @@ def test_true_wk_gradient_coefficients_follow_the_companion_closed_form(alpha):
     tol = 1e-12 * g.abs().max()
     hebbian_on_agreeing = bool((g[agree > 0] <= tol).all())
     assert hebbian_on_agreeing == (alpha <= 1)  # at alpha = 1.5 the sign statement fails for some items
+
+
+# ------------------------------------------------------------------ slotless.attention.theory: the chapter's checks
+def test_theory_batch_draws_one_stream_per_seed_and_harder_scales_the_weights():
+    X, xq, y = ath.theory_batch(4, 2, 16, "t-batch")
+    assert X.shape == (2, 16, C, 3 * L) and xq.shape == (2, 16, 3 * L) and y.shape == (2, 16, 2) and X.dtype == F64
+    seqs = [draw_sequences(L, C, 16, trial_generator(4, s, "t-batch")) for s in range(2)]
+    X2, _, _ = encode(Sequences(*(np.stack([getattr(q, f) for q in seqs]) for f in ("letters", "cases", "query"))), L, F64)
+    assert torch.equal(X, X2)
+    assert torch.equal(ath.theory_batch(4, 1, 16, "t-batch")[0][0], X[0])  # seed 0 alone = seed 0 stacked
+    w = _slow(mhn.MHNConfig())
+    h = ath.harder(w)
+    assert torch.equal(h.W_Q, 3 * w.W_Q) and torch.equal(h.W_K, 1.5 * w.W_K) and torch.equal(h.W_V, 20 * (w.W_V - 0.05))
+    assert ath.relative_error(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 4.0])) == 0.5
+
+
+def test_collision_free_keeps_only_collision_free_sequences_and_refuses_too_few():
+    cfg = mhn.MHNConfig(hidden=16, input_projections=False, mask_unrecruited=True)
+    slow = _slow(cfg)
+    X, xq, y = _batch(12, B=64)
+    fast = _store(cfg, slow, X)
+    kept, (Xd, yd) = ath.collision_free(fast, X, y, minimum=1)
+    n = int((~fast.collided).sum(-1).min())
+    assert 0 < n < 64 and Xd.shape[:2] == (3, n) and yd.shape[:2] == (3, n) and not bool(kept.collided.any())
+    with pytest.raises(ConfigError, match="collision-free"):
+        ath.collision_free(fast, X, minimum=n + 1)
+
+
+@pytest.mark.parametrize("gamma", [1.0, 0.25])
+def test_transformer_gradient_sides_agree(gamma):
+    w = _slow(mhn.MHNConfig(), S=2, hard=True)
+    X, xq, y = _batch(13, S=2, B=32)
+    manual, auto = ath.transformer_gradient_sides(w, X, xq, y, gamma)
+    assert max(_rel(a, b) for a, b in zip(manual, auto)) < 1e-10
+
+
+@pytest.mark.parametrize("dtype,tol", [(F64, 1e-10), (F32, 1e-5)])
+def test_equivalence_check_is_exact_on_distinct_sequences(dtype, tol):
+    frac, errs = ath.equivalence_check(dtype, True, False, "t-eq", 2, 32)
+    assert frac == 1.0 and max(errs) < tol
+    frac, errs = ath.equivalence_check(dtype, False, True, "t-eq", 2, 64)
+    assert 0.05 < frac < 1 and max(errs) < tol
+
+
+def test_recruitment_check_condition_implies_own_units():
+    cond, own, collided = ath.recruitment_check(True, 2, 64)
+    assert cond.shape == own.shape == collided.shape == (2, 64)
+    assert bool((own & ~collided)[cond].all()) and bool(cond.any())
+
+
+def test_null_item_check_identities_and_bound():
+    null = ath.null_item_check(2, 32, hidden=8)
+    assert max(null.errors) < 1e-10 and null.bound_holds
+    assert 0.1 < null.null_mass < 0.9 and 0 <= null.argmax_agreement <= 1 and null.deviation <= null.bound
+
+
+def test_deviation_curve_vanishes_with_projections_and_mask_and_skips_small_hidden():
+    exact = ath.deviation_curve(True, True, (4, 8, 10), 2, 16)
+    assert exact.hidden == (8, 10) and exact.mean.max() < 1e-12
+    loose = ath.deviation_curve(False, False, (2, 3, 8), 2, 16)
+    assert loose.hidden == (2, 3, 8) and loose.collision_rate[0] == 1.0 and loose.mean.min() > 1e-3
+    assert loose.se.shape == (3,) and loose.deviation[0].shape == (2, 16)
+
+
+@pytest.mark.parametrize("proj,mask", [(True, False), (False, True)])
+def test_qv_gradient_sides_agree_for_any_storage(proj, mask):
+    cfg = mhn.MHNConfig(hidden=8 if proj else 6, input_projections=proj, mask_unrecruited=mask)
+    s = ath.mhn_setup(cfg, 2, 32, "t-p5/w", (5, "t-p5"), "t-p5/fast", hard=True)
+    local, auto = ath.qv_gradient_sides(cfg, s.slow, s.fast, s.xq, s.y)
+    assert max(_rel(a, b) for a, b in zip(local, auto)) < 1e-10
+
+
+def test_slot_free_gradient_sides_agree_on_collision_free_sequences():
+    cfg = mhn.MHNConfig(hidden=8, input_projections=True, mask_unrecruited=True)
+    s = ath.mhn_setup(cfg, 2, 32, "t-p5b/w", (6, "t-p5b"), "t-p5b/fast", hard=True)
+    fast, (X, xq, y) = ath.collision_free(s.fast, s.X, s.xq, s.y)
+    local, auto = ath.slot_free_gradient_sides(cfg, s.slow, fast, X, xq, y)
+    assert max(_rel(a, b) for a, b in zip(local, auto)) < 1e-10
+
+
+def test_obstruction_counterexample_and_distributed_code_check():
+    ce = ath.obstruction_counterexample(DK, L)
+    assert ce.forward_difference < 1e-12 and _rel(ce.grad_a, ce.grad_b) > 0.1
+    dist = ath.distributed_code_check(2, 128)
+    assert dist.second_moment < 1e-10 and dist.second_reinstatement < 1e-10 and dist.onehot > 0.1
+    assert dist.collision_free >= 5
+
+
+def test_onehot_sides_agree_with_the_mask_and_not_without():
+    X, xq, y = _batch(8, S=2, B=64)
+    slow = _slow(mhn.MHNConfig(), S=2, hard=True)
+    assert _rel(*ath.onehot_identity_sides(slow, X, xq, y, 1.0)) < 1e-10
+    G, true = ath.mhn_onehot_sides(True, X, xq, y, 2)
+    assert _rel(G, true) < 1e-10
+    G, true = ath.mhn_onehot_sides(False, X, xq, y, 2)
+    assert _rel(G, true) > 0.1
+
+
+def test_qk_contraction_check_is_exact():
+    con = ath.qk_contraction_check(2, 64, eta=1e-3)
+    assert _rel(con.residual, con.predicted) < 1e-12 and con.query_columns_unchanged and 0 < con.max_rate < 1
+
+
+def _old_loop(mask, batches, seeds, key_lr, every):
+    """The chapter's former hand-written QK-MHN loop (batch by batch), kept here as the reference the hook must match."""
+    cfg = mhn.MHNConfig(hidden=8, mask_unrecruited=mask, wk_rule="qk_align")
+    slow = mhn.init_mhn(cfg, tensors.torch_generators(0, seeds, "thm7/w"), F64)
+    fg = tensors.torch_generators(0, seeds, "thm7/fast")
+    rngs = [trial_generator(0, s, "thm7/task") for s in range(seeds)]
+    res, drift, cos = [], [], []
+    for t in range(batches):
+        X, xq, y = ath.case_batch(rngs, 64)
+        fast = mhn.mhn_store(cfg, slow.W_K, slow.W_V, X, *mhn.draw_fast_init(cfg, 64, fg, F64),
+                             W_items=mhn.item_projections(cfg, F64))
+        rules_now = training.COSINE_RULES if t % every == 0 else ()
+        step = rules.mhn_update(cfg, slow, fast, xq, y, 5e-3, key_lr, diagnostic_rules=rules_now)
+        if rules_now:
+            true = transformer.transformer_grads(slow, X, xq, y, cfg.beta)[0].W_K
+            cos.append([tensors.cosine(step.diagnostic_wk_grads[r], true).numpy() for r in rules_now])
+        res.append((slow.W_K[..., :2 * L] - slow.W_Q[..., 2 * L:].repeat(1, 1, 2)).norm(dim=-2).numpy())
+        drift.append((step.slow.W_Q - slow.W_Q)[..., 2 * L:].norm(dim=-2).numpy())
+        slow = step.slow
+    return np.array(res), np.array(drift), np.array(cos), slow
+
+
+@pytest.mark.parametrize("mask", [True, False])
+def test_key_tracking_recorder_on_run_sweep_equals_the_former_hand_written_loop(mask):
+    """run_sweep draws 50 batches per generator call; with PCG64 that gives the same numbers, bit for bit."""
+    config = training.resolve_config("qk-mhn", hidden=8, mask_unrecruited=mask, key_lr=1e-3, dtype="float64",
+                                     track_cosines=True, cosine_every=7)
+    recorder = ath.KeyTrackingRecorder(L)
+    streams = training.SweepStreams(task="thm7/task", weights="thm7/w", fast="thm7/fast")
+    run = training.run_sweep(config, 2, 55, 64, seed=0, streams=streams, on_batch=recorder)
+    track = recorder.tracking()
+    res, drift, cos, final = _old_loop(mask, 55, 2, 1e-3, 7)
+    assert np.array_equal(track.residual, res) and np.array_equal(track.query_drift, drift)
+    rc = ath.rule_cosines(run, training.COSINE_RULES)
+    assert np.array_equal(rc.cosines, cos) and np.array_equal(rc.batches, np.arange(1, 56, 7))
+    assert np.array_equal(run.weights["W_K"], final.W_K.numpy())
+    assert track.counts.shape == (55, 2, 2 * L) and np.all(track.counts.sum(-1) == 64)
+    assert track.attention_on_item.shape == (55, 2) and np.all((0 < track.attention_on_item) & (track.attention_on_item <= 1))
+    # the summary's final residual is key_query_distance of the final weights; the start is the first record
+    summary = ath.key_tracking_summary(run, track, 1e-3, L)
+    assert np.allclose(summary.initial, track.relative_residual[0].mean(-1)) and summary.final.shape == (2,)
+
+
+def test_key_tracking_recorder_refuses_the_transformer():
+    config = training.resolve_config("transformer")
+    with pytest.raises(ConfigError, match="MHN models only"):
+        training.run_sweep(config, 1, 1, 4, on_batch=ath.KeyTrackingRecorder(L))
+
+
+def test_tracking_bound_follows_its_recursion():
+    rng = np.random.default_rng(0)
+    T, S = 5, 2
+    track = ath.KeyTracking(rng.random((T, S, 2 * L)), rng.random((T, S, L)) + 1, rng.random((T, S, L)) * 0.01,
+                            rng.integers(0, 20, (T, S, 2 * L)), rng.random((T, S)))
+    b = ath.tracking_bound(track, 1e-3)
+    assert b.shape == (T + 1, S, 2 * L) and np.array_equal(b[0], track.residual[0])
+    dq = np.concatenate([track.query_drift] * 2, -1)
+    np.testing.assert_allclose(b[3], (1 - 2e-3 * track.counts[2]) * (b[2] + dq[2]))
+
+
+def test_attention_margins_at_the_fixed_point_equal_the_identity_with_zero_slack():
+    g = torch.Generator().manual_seed(0)
+    W_Q = torch.randn(2, DK, 3 * L, generator=g, dtype=F64)
+    W_K = W_Q.clone()
+    W_K[..., :L], W_K[..., L:2 * L] = W_Q[..., 2 * L:], W_Q[..., 2 * L:]  # keys = queries in both cases
+    mg = ath.attention_margins(W_Q.numpy(), W_K.numpy(), L)
+    assert mg.actual.shape == mg.fixed_point.shape == mg.slack.shape == (2, L * (L - 1), 2, 2)
+    assert mg.identity_error < 1e-12 and np.abs(mg.actual - mg.fixed_point).max() < 1e-12 and mg.slack.max() < 1e-12
+    moved = W_K.clone()
+    moved[..., 0] += 0.1
+    mg2 = ath.attention_margins(W_Q.numpy(), moved.numpy(), L)
+    assert np.all(np.abs(mg2.actual - mg2.fixed_point) <= mg2.slack + 1e-12) and mg2.slack.max() > 0
+
+
+@pytest.mark.parametrize("alpha,signs_hold", [(0.5, True), (1.0, True), (1.5, False)])
+def test_companion_check_closed_form_and_signs(alpha, signs_hold):
+    cc = ath.companion_check(alpha, 300, L)
+    assert cc.closed_form_error < 1e-10
+    assert (cc.non_hebbian_agreeing == 0) == signs_hold and (cc.above_threshold == 0) == signs_hold
+    if signs_hold:
+        assert cc.anti_hebbian_disagreeing
+
+
+def test_the_attention_results_sizes():
+    from slotless import book
+
+    quick, paper = book.scale(True).attention_theory, book.scale(False).attention_theory
+    assert isinstance(paper, book.AttentionTheorySizes)
+    # the QK-MHN run of thm-qk-alignment at paper scale is the book's setting: 5000 batches, K_lr 1e-4
+    assert (paper.train_batches, paper.key_lr, paper.cosine_every) == (5000, 1e-4, 25)
+    assert quick.train_batches < paper.train_batches and quick.sequences < paper.sequences
+    assert all(nh >= 2 for nh in paper.hidden_grid) and 8 in quick.hidden_grid and 8 in paper.hidden_grid

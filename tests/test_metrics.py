@@ -308,3 +308,248 @@ def test_window_means_with_explicit_ages():
     w = metrics.window_means(np.array([1.0, 2.0, 3.0, 4.0]), ages=ages)
     np.testing.assert_allclose(w[:4], [1.0, 2.0, 3.0, 4.0])
     assert np.isnan(w[4:]).all()
+
+
+# ------------------------------------------------------ additions for ch-kwinner .. ch-controls
+def _samples(seed=0, n_samples=10, runs=20, ages=30, shift=0.1):
+    g = _rng(seed)
+    real = np.clip(g.normal(0.5 + shift, 0.1, (n_samples * runs, ages)), 0, 1)
+    pseudo = np.clip(g.normal(0.5, 0.1, (n_samples * runs, ages)), 0, 1)
+    return np.round(real * 20) / 20, np.round(pseudo * 20) / 20  # accuracies lie on a grid of 1/s
+
+
+def test_mean_difference_is_welch_t_of_scipy():
+    g = _rng(2)
+    for n_a, n_b in ((5, 9), (40, 40), (3, 200)):
+        a, b = g.normal(0.3, 1.0, n_a), g.normal(0.0, 2.0, n_b)
+        d = metrics.mean_difference(a, b)
+        np.testing.assert_allclose(d.mean, a.mean() - b.mean())
+        np.testing.assert_allclose(d.t, stats.ttest_ind(a, b, equal_var=False).statistic, rtol=1e-12)
+    with pytest.raises(ConfigError, match="at least 2"):
+        metrics.mean_difference([1.0], [1.0, 2.0])
+
+
+def test_mean_se_sign_and_t():
+    assert metrics.MeanSE(1.0, 0.2).sign(3) == 1
+    assert metrics.MeanSE(-1.0, 0.2).sign(3) == -1
+    assert metrics.MeanSE(0.5, 0.2).sign(3) == 0
+    assert metrics.MeanSE(1.0, 0.25).t == 4.0
+    assert metrics.MeanSE(1.0, 0.0).t == np.inf
+
+
+def test_run_window_means_slices_runs_and_ages():
+    acc = np.arange(24, dtype=float).reshape(4, 6)
+    np.testing.assert_allclose(metrics.run_window_means(acc, (2, 4)), acc[:, 1:4].mean(axis=1))
+    np.testing.assert_allclose(metrics.run_window_means(acc, (1, 1), n_runs=2), acc[:2, 0])
+    with pytest.raises(ConfigError, match="window"):
+        metrics.run_window_means(acc, (2, 7))
+
+
+def test_window_difference_is_the_paired_t_of_window_means():
+    g = _rng(3)
+    a, b = g.normal(1.0, 0.3, (10, 50)), g.normal(0.8, 0.3, (10, 50))
+    d = metrics.window_difference(a, b, (11, 30))
+    wa, wb = a[:, 10:30].mean(axis=1), b[:, 10:30].mean(axis=1)
+    np.testing.assert_allclose(d.mean, (wa - wb).mean())
+    np.testing.assert_allclose(d.t, stats.ttest_rel(wa, wb).statistic, rtol=1e-10)
+
+
+def test_window_difference_skips_non_finite_ages():
+    a, b = np.ones((3, 4)), np.zeros((3, 4))
+    a[0, 1] = np.inf
+    b[1, 2] = np.nan
+    a[2] = [1.0, 2.0, 3.0, 4.0]
+    d = metrics.window_difference(a, b, (1, 4))
+    np.testing.assert_allclose(d.mean, np.mean([1.0, 1.0, 2.5]))
+    np.testing.assert_allclose(d.se, np.std([1.0, 1.0, 2.5], ddof=1) / np.sqrt(3))
+
+
+def test_age_markers_are_markers_plus_bh_per_direction():
+    g = _rng(4)
+    a = g.normal(0.0, 1.0, (10, 200))
+    a[:, :30] += 3.0
+    b = g.normal(0.0, 1.0, (10, 200))
+    am = metrics.age_markers(a, b, alpha=0.01, q=0.05, ddof=1)
+    mk = metrics.one_tailed_markers(a, b, alpha=0.01, ddof=1)
+    np.testing.assert_array_equal(am.markers.a_better, mk.a_better)
+    np.testing.assert_array_equal(am.bh_a, metrics.bh_fdr(mk.p_a, q=0.05).reject)
+    np.testing.assert_array_equal(am.bh_b, metrics.bh_fdr(mk.p_b, q=0.05).reject)
+    assert am.counts((1, 30)) == (int(mk.a_better[:30].sum()), int(mk.b_better[:30].sum()))
+    assert am.counts((1, 30))[0] >= 25 and am.bh_a[:30].sum() >= 20
+
+
+def test_marked_ages_are_one_based():
+    flags = np.array([True, False, True, True, False])
+    np.testing.assert_array_equal(metrics.marked_ages(flags), [1, 3, 4])
+    np.testing.assert_array_equal(metrics.marked_ages(flags, 3), [1, 3])
+
+
+def test_dprime_band_ignores_infinite_values_in_the_mean_only():
+    d = np.array([[1.0, np.inf, 3.0], [3.0, 2.0, 5.0]])
+    mean, se = metrics.dprime_band(d)
+    np.testing.assert_allclose(mean, [2.0, 2.0, 4.0])
+    np.testing.assert_allclose(se[[0, 2]], metrics.sem(d[:, [0, 2]], ddof=0))
+    assert np.isnan(se[1])
+    assert metrics.undefined_ages(d) == 1 and metrics.undefined_ages(d[:, [0, 2]]) == 0
+
+
+def test_decay_fit_recovers_the_rate_and_its_bootstrap_error_covers_it():
+    lam, n_samples, runs, ages = 0.02, 10, 20, 150
+    g = _rng(5)
+    a = np.arange(1, ages + 1)
+    real = 0.3 + 0.6 * np.exp(-lam * a) + g.normal(0, 0.05, (n_samples * runs, ages))
+    pseudo = 0.3 + g.normal(0, 0.05, (n_samples * runs, ages))
+    fit = metrics.decay_fit(real, pseudo, n_samples=n_samples, age_range=(1, 100), n_boot=200, seed=1)
+    assert abs(fit.lam - lam) < 4 * fit.lam_se and fit.lam_se > 0
+    np.testing.assert_allclose(fit.rd, metrics.raw_difference(real, pseudo, n_samples).mean(axis=0))
+    assert fit.fit == metrics.exp_fit(fit.rd, age_range=(1, 100))
+    lo, hi = metrics.bootstrap_ci(real[:, :100] - pseudo[:, :100],
+                                  lambda d: np.array([metrics.exp_fit(r, age_range=(1, 100)).lam for r in d.mean(1)]),
+                                  n_boot=200, seed=1)
+    np.testing.assert_allclose(fit.lam_se, (hi - lo) / (2 * 1.96))
+    gap = metrics.compare_decay(fit, fit)
+    assert gap.mean == 0 and np.isclose(gap.se, np.sqrt(2) * fit.lam_se)
+
+
+def test_decay_fit_table_has_one_row_per_fit_in_order():
+    real, pseudo = _samples(6, ages=60, shift=0.3)
+    fits = {(m, c): metrics.decay_fit(real, pseudo, age_range=(1, 40), n_boot=20) for c in (1.0, 0.5) for m in "ab"}
+    table = metrics.decay_fit_table(fits)
+    assert list(table.columns) == ["model", "cue", "C", "lam", "lam_se_boot", "lam_se_ols", "r2", "n_floored",
+                                   "lam_excl_floored"]
+    assert list(zip(table.model, table.cue)) == list(fits)
+    assert table.lam.iloc[0] == round(fits[("a", 1.0)].lam, 5)
+
+
+def test_accuracy_dprime_table_reads_ages_and_window():
+    real, pseudo = _samples(7, ages=40)
+    curves = {("m", 1.0): metrics.accuracy_curves(real, pseudo)}
+    dp = {("m", 1.0): metrics.paired_dprime(real, pseudo)}
+    table = metrics.accuracy_dprime_table(curves, dp, max_age=30, ages=(1, 10), window=(5, 20))
+    assert list(table.columns) == ["model", "cue", "acc age 1", "acc age 10", "pseudo baseline", "d' 5-20", "SEM"]
+    row = table.iloc[0]
+    assert row["acc age 10"] == round(real[:, 9].mean(), 3)
+    assert row["pseudo baseline"] == round(pseudo[:, :30].mean(), 3)
+    win = dp[("m", 1.0)][:, 4:20].mean(axis=1)
+    assert row["d' 5-20"] == round(win.mean(), 2) and row["SEM"] == round(metrics.sem(win), 2)
+
+
+def test_paired_window_mean_rd_and_run_to_run_sd():
+    real, pseudo = _samples(8, ages=40)
+    pw = metrics.paired_window(real, pseudo, (11, 30))
+    np.testing.assert_allclose(pw.rd, (real - pseudo)[:, 10:30].mean())
+    np.testing.assert_allclose(pw.sd, (real - pseudo)[:, 10:30].std(axis=0).mean())
+
+
+def test_baseline_summary_and_its_gap():
+    g = _rng(9)
+    real, pseudo, uniform = g.uniform(0.5, 1, (30, 20)), g.uniform(0.3, 0.5, (30, 20)), g.uniform(0, 0.3, (30, 20))
+    sm = metrics.baseline_summary(real, pseudo, uniform, (11, 20), n_runs=25)
+    np.testing.assert_array_equal(sm.newest, real[:25, 0])
+    np.testing.assert_allclose(sm.old, real[:25, 10:20].mean(axis=1))
+    np.testing.assert_allclose(sm.same_tree, pseudo[:25].mean(axis=1))
+    assert sm.baseline_gap == metrics.mean_difference(pseudo[:25].mean(1), uniform[:25].mean(1))
+    with pytest.raises(ConfigError, match="acc_uniform"):
+        metrics.baseline_summary(real, pseudo, uniform[:, :5], (1, 5))
+
+
+def test_windows_upto_and_log_age_grid():
+    assert metrics.windows_upto(200) == ((1, 20), (21, 50), (51, 100), (101, 200))
+    assert metrics.windows_upto(1000) == metrics.WINDOWS
+    for max_age in (10, 200, 1000):
+        grid = metrics.log_age_grid(max_age, 16)
+        assert grid[0] == 1 and grid[-1] == max_age and np.all(np.diff(grid) > 0) and grid.size <= 16
+
+
+def test_window_moments():
+    real, pseudo = _samples(10, ages=40)
+    mu_r, mu_p, sd_r, sd_p = metrics.window_moments(real, pseudo, (21, 40))
+    np.testing.assert_allclose([mu_r, sd_p], [real[:, 20:].mean(), pseudo[:, 20:].std()])
+
+
+def test_gaussian_measures_draw_real_then_pseudo_and_obey_relation_1():
+    rel = metrics.gaussian_measures(1.0, 0.0, 1.0, 1.0, 20000, _rng(11))
+    g = _rng(11)
+    real, pseudo = g.normal(1.0, 1.0, (20000, 1)), g.normal(0.0, 1.0, (20000, 1))
+    assert rel.dz == metrics.paired_dprime(real, pseudo, n_samples=1)[0, 0]
+    assert rel.dprime_true == 1.0 and rel.sd_ratio == 1.0
+    # independent equal-variance Gaussians: d'_A = sqrt2 d_z = yes/no d' = 1, within sampling error
+    assert abs(rel.dprime_auc - np.sqrt(2) * rel.dz) < 8 * np.sqrt(2) * rel.dz_se
+    assert abs(rel.dprime_sdt - 1.0) < 0.1
+
+
+def test_dprime_measures_are_the_four_measures():
+    real, pseudo = _samples(12, ages=25)
+    m = metrics.dprime_measures(real, pseudo, n_samples=10)
+    np.testing.assert_allclose(m.authors, np.sqrt(2) * metrics.paired_dprime(real, pseudo).mean(axis=0))
+    np.testing.assert_allclose(m.pooled_dz, np.sqrt(2) * metrics.paired_dprime(real, pseudo, n_samples=1)[0])
+    np.testing.assert_allclose(m.auc, metrics.auc_dprime(real, pseudo))
+    sdt = metrics.sdt_dprime(real, pseudo)
+    np.testing.assert_allclose(m.sdt, sdt.dprime)
+    assert m.threshold == sdt.threshold
+    np.testing.assert_array_equal(m.flags.auc_extreme, metrics.degeneracy_flags(real, pseudo).auc_extreme)
+
+
+def test_caps_are_what_complete_separation_gives():
+    n = 37
+    real, pseudo = np.ones((n, 3)), np.zeros((n, 3))
+    np.testing.assert_allclose(metrics.auc_dprime(real, pseudo), metrics.auc_dprime_max(n, n))
+    sdt = metrics.sdt_dprime(real, pseudo, threshold=0.5)
+    np.testing.assert_allclose(stats.norm.ppf(sdt.H), metrics.hit_rate_z_max(n))
+
+
+def test_bootstrap_p_counts_replicates_on_each_side():
+    assert metrics.bootstrap_p([1.0, 2.0, -1.0, 0.0]) == (3 / 5, 4 / 5)  # <= 0: -1, 0; >= 0: 1, 2, 0
+    assert metrics.bootstrap_p(np.ones(99)) == (1 / 100, 1.0)
+
+
+def test_window_comparison_columns_and_counts():
+    real_a, pseudo_a = _samples(13, ages=60, shift=0.2)
+    real_b, pseudo_b = _samples(14, ages=60)
+    da, db = metrics.paired_dprime(real_a, pseudo_a), metrics.paired_dprime(real_b, pseudo_b)
+    mk = metrics.age_markers(da, db)
+    windows = ((1, 20), (21, 50))
+    table = metrics.window_comparison(0.5, da, db, real_a, real_b, mk, windows, names=("sim", "random"))
+    assert list(table.columns) == ["cue", "ages", "d' sim - random", "SE", "accuracy sim - random",
+                                   "ages sim better (p<0.01)", "ages random better"]
+    assert table["ages sim better (p<0.01)"].tolist() == [mk.counts(w)[0] for w in windows]
+    d = metrics.window_difference(da, db, (21, 50))
+    assert table["d' sim - random"].iloc[1] == round(d.mean, 3)
+    acc_diff = real_a[:, :20].mean() - real_b[:, :20].mean()
+    np.testing.assert_allclose(table["accuracy sim - random"].iloc[0], round(acc_diff, 3))
+
+
+def _boots(seed, grid, shift):
+    real, pseudo = _samples(seed, ages=60, shift=shift)
+    m = metrics.dprime_measures(real, pseudo)
+    b = metrics.bootstrap_measures(real[:, grid - 1], pseudo[:, grid - 1], n_boot=200, seed=1, threshold=m.threshold)
+    return real, pseudo, m, b
+
+
+def test_relation_and_degeneracy_tables():
+    grid = metrics.log_age_grid(60, 8)
+    real, pseudo, m, b = _boots(15, grid, 0.2)
+    windows = ((1, 20), (21, 50), (61, 100))
+    rel = metrics.relation_table({("k", 1.0): m}, {("k", 1.0): b}, grid, windows)
+    assert rel.ages.tolist() == ["1-20", "21-50"]  # the grid ends at age 60
+    sel = (grid >= 21) & (grid <= 50)
+    gap = (m.auc - m.pooled_dz)[grid - 1][sel].mean()
+    assert rel["d'_A - √2 d_z"].iloc[1] == round(gap, 3)
+    np.testing.assert_allclose(rel["|gap| / SE"], (rel["d'_A - √2 d_z"].abs() / rel["bootstrap SE"]).round(1))
+    real[:, 0], pseudo[:, 0] = 1.0, 0.0  # complete separation at age 1
+    deg = metrics.degeneracy_table({("k", 1.0): metrics.dprime_measures(real, pseudo)})
+    assert deg["ages with AUC 0/1"].iloc[0] >= 1 and deg["oldest such age"].iloc[0] >= 1
+
+
+def test_model_window_table_bh_and_authors_t():
+    grid = metrics.log_age_grid(60, 8)
+    windows = ((1, 20), (21, 50))
+    ra, pa, ma, ba = _boots(16, grid, 0.3)
+    rb, pb, mb, bb = _boots(17, grid, 0.0)
+    da, db = metrics.paired_dprime(ra, pa), metrics.paired_dprime(rb, pb)
+    table = metrics.model_window_table({1.0: ba}, {1.0: bb}, {1.0: da}, {1.0: db}, grid, windows, names=("K", "MHN"))
+    assert table.measure.tolist() == ["d'_A", "yes/no d'", "authors' d'"] * 2
+    assert list(table.columns)[-2:] == ["K better (BH)", "MHN better (BH)"]
+    wa, wb = da[:, :20].mean(axis=1), db[:, :20].mean(axis=1)
+    assert table["95% CI"].iloc[2] == "t = %.1f" % stats.ttest_rel(wa, wb).statistic
+    assert table["K better (BH)"].all() and not table["MHN better (BH)"].any()

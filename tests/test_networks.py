@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from slotless.checks import ConfigError
+from slotless.memory import network as nw
 from slotless.memory.network import (
     PRESETS,
     NetworkConfig,
@@ -21,7 +22,7 @@ from slotless.memory.network import (
     retrieve,
     select_winners,
 )
-from slotless.memory.patterns import random_patterns
+from slotless.memory.patterns import partial_cue, random_patterns
 
 MAIN, ALT, MHN = PRESETS["kwinner"], PRESETS["kwinner-alt"], PRESETS["mhn"]
 SMALL = NetworkConfig(n_input=60, n_hidden=40, active=8, fan_in=0.25, winners=5, epsilon=0.3)
@@ -190,3 +191,129 @@ def test_threshold_quickselect_equals_partition_whatever_the_carried_threshold()
         expected = np.partition(values, n - k)[n - k]
         buf = np.empty_like(values)
         assert _kth_largest(values.copy(), k, buf, tau) == expected
+
+
+# ---------------------------------------------------------- ch-kwinner: one network, step by step
+SMALL_MHN = NetworkConfig(n_input=60, n_hidden=12, active=8, fan_in=1.0, winners=1, epsilon=1.0)
+
+
+def _trained(cfg=SMALL, n=30, seed=20, dtype="float32"):
+    net = init_network(cfg, rng(seed), dtype=dtype)
+    w0_xy, w0_yx = net.w_xy.copy(), net.w_yx.copy()
+    x = random_patterns(n, cfg.n_input, cfg.active, rng(seed + 1))
+    return net, w0_xy, w0_yx, x, nw.learn_sequence(net, x)
+
+
+def test_mask_counts_match_the_mask_and_the_binomial_law():
+    net = init_network(SMALL, rng(21))
+    c = nw.mask_counts(net)
+    assert np.all(c.fan_in == SMALL.fan_in_count) and c.fan_out.sum() == SMALL.connections
+    np.testing.assert_array_equal(c.fan_out, net.mask.sum(axis=0))
+    assert math.isclose(c.binomial_var, SMALL.n_hidden * 0.25 * 0.75)
+    assert math.isclose(c.binomial_var_se, c.binomial_var * math.sqrt(2 / (SMALL.n_input - 1)))
+
+
+def test_ensemble_of_predicts_learn_and_changes_nothing():
+    net = init_network(SMALL, rng(22))
+    x = random_patterns(5, SMALL.n_input, SMALL.active, rng(23))
+    for p in x:
+        before = net.w_xy.copy()
+        e = nw.ensemble_of(net, p)
+        assert np.array_equal(before, net.w_xy) and net.n_learned == int(np.sum(net.wins)) // SMALL.winners
+        np.testing.assert_array_equal(e.seen, net.mask[:, p.astype(bool)].sum(axis=1))
+        assert e.threshold == e.drive[e.winners].min() >= e.drive[e.others].max()
+        np.testing.assert_array_equal(e.winners, learn(net, p))
+    assert e.expected_seen == SMALL.fan_in_count * SMALL.active / SMALL.n_input
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_learn_step_records_the_update_within_its_rounding_bound(dtype):
+    net = init_network(SMALL, rng(24), dtype=dtype)
+    x = random_patterns(20, SMALL.n_input, SMALL.active, rng(25))
+    nw.learn_sequence(net, x[:10])
+    step = nw.learn_step(net, x[10])
+    np.testing.assert_array_equal(step.changed_rows, step.winners)
+    np.testing.assert_array_equal(step.changed_columns, step.winners)
+    assert step.absent_unchanged
+    assert max(step.deviation_xy, step.deviation_yx) <= step.bound == nw.update_rounding_bound(0.3, dtype)
+    np.testing.assert_allclose(step.before_xy + step.d_xy, net.w_xy)
+
+
+def test_rounding_bounds_scale_with_the_unit_roundoff():
+    u32, u64 = 2.0**-24, 2.0**-53
+    assert math.isclose(nw.update_rounding_bound(0.3), 2.7 * u32)
+    assert math.isclose(nw.average_rounding_bound(0.3, "float64"), 1.7 * u64 / 0.3)
+
+
+def test_learn_sequence_equals_learning_one_at_a_time():
+    a, b = init_network(SMALL, rng(26)), init_network(SMALL, rng(26))
+    x = random_patterns(15, SMALL.n_input, SMALL.active, rng(27))
+    history = nw.learn_sequence(a, x)
+    assert history.shape == (15, SMALL.winners)
+    for t, p in enumerate(x):
+        np.testing.assert_array_equal(history[t], learn(b, p))
+    np.testing.assert_array_equal(a.w_xy, b.w_xy)
+
+
+def test_last_wins_and_still_held():
+    history = np.array([2, 0, 2, 1, 0, 2])
+    np.testing.assert_array_equal(nw.last_wins(history, 4), [4, 3, 5, -1])
+    np.testing.assert_array_equal(nw.still_held(history), [False, False, False, True, True, True])
+    k_hist = np.array([[0, 1], [1, 2], [0, 3]])
+    np.testing.assert_array_equal(nw.last_wins(k_hist, 5), [2, 1, 1, 2, -1])
+    with pytest.raises(ConfigError, match="1-winner"):
+        nw.still_held(k_hist)
+
+
+def test_usage_window_counts_wins_and_the_binomial_ratio():
+    net, *_, history = _trained(n=40)
+    w = nw.usage_window(history, SMALL.n_hidden, 10, 40)
+    assert w.counts.sum() == 30 * SMALL.winners and w.steps == 30 and w.p == SMALL.winners / SMALL.n_hidden
+    assert math.isclose(w.var_ratio, w.counts.var() / (30 * w.p * (1 - w.p)))
+    np.testing.assert_array_equal(nw.usage_window(history, SMALL.n_hidden, 0, 40).counts, net.wins)
+    # uniformly random winners: the variance ratio is 1 within a few of its standard errors
+    g = rng(28)
+    random_history = np.array([g.choice(400, 10, replace=False) for _ in range(2000)])
+    ratio = nw.usage_window(random_history, 400, 0, 2000)
+    assert abs(ratio.var_ratio - 1) < 5 * ratio.ratio_se
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_symmetry_check_and_exponential_average_hold_within_their_bounds(dtype):
+    net, w0_xy, w0_yx, x, history = _trained(n=60, dtype=dtype)
+    sym = nw.symmetry_check(net, w0_xy, w0_yx)
+    assert sym.error <= sym.bound and sym.unit_roundoff == np.finfo(dtype).eps / 2
+    avg = nw.exponential_average(net, w0_xy, history, x)
+    assert avg.error <= avg.bound
+    assert np.all(avg.won.sum(axis=1) == SMALL.winners) and np.all(avg.trace[~avg.won] == 0)
+    last = np.flatnonzero(avg.won[:, history[-1][0]])[-1]
+    assert math.isclose(avg.trace[last, history[-1][0]], float(np.dtype(dtype).type(0.3)))
+
+
+def test_frozen_winners_and_ensemble_sharing():
+    net, *_ = _trained(n=30)
+    net_h, *_ = _trained(SMALL_MHN, n=30)
+    p = random_patterns(1, SMALL.n_input, SMALL.active, rng(29))[0]
+    before = (net.w_xy.copy(), net.n_retrieved)
+    np.testing.assert_array_equal(nw.frozen_winners(net, p, 3), nw.frozen_winners(net, p, 3))
+    assert np.array_equal(before[0], net.w_xy) and before[1] == net.n_retrieved
+    probes_k, probes_h = nw.ensemble_sharing([net, net_h], [0, 2, 8], 6, rng(30))
+    assert probes_k.shared.shape == (3, 6)
+    np.testing.assert_allclose(probes_k.pattern_overlap, [1.0, 0.75, 0.0])
+    assert np.all(probes_k.shared[0] == 1)  # a pattern shares its whole ensemble with itself
+    assert set(np.unique(probes_h.shared)) <= {0.0, 1.0}
+    np.testing.assert_allclose(probes_k.se, probes_k.shared.std(1, ddof=1) / np.sqrt(6))
+    assert -1 <= probes_k.spearman <= 1
+    with pytest.raises(ConfigError, match="n_input"):
+        nw.ensemble_sharing([net, init_network(SMALL.replace(n_input=80), rng(0))], [0], 2, rng(0))
+
+
+def test_retrieval_accuracy_scores_against_the_full_pattern():
+    net, *_, x, _ = _trained(n=20)
+    cues = partial_cue(x, 0.5, rng(31))
+    twin = init_network(SMALL, rng(20))
+    nw.learn_sequence(twin, x)
+    acc = nw.retrieval_accuracy(net, cues, x)
+    expected = (retrieve(twin, cues) & x).sum(axis=1) / SMALL.active
+    np.testing.assert_array_equal(acc, expected)
+    assert acc.shape == (20,) and np.all((acc >= 0) & (acc <= 1))

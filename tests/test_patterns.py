@@ -8,18 +8,26 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from slotless.checks import ConfigError
 from slotless.memory.patterns import (
     crp_tree,
     cue_size,
+    default_tree_nodes,
+    leaf_similarity,
     partial_cue,
     random_patterns,
+    random_similarity_sd,
+    random_similarity_se,
     similarity_matrix,
+    similarity_sample,
     to_indices,
     tree_leaf_patterns,
+    tree_summary,
 )
 from slotless.perf.reference import reference_tree_leaves
+from slotless.rng import trial_generator
 
 
 def rng(i=0):
@@ -161,3 +169,54 @@ def test_to_indices_round_trip():
     x = random_patterns(10, 30, 4, rng(15))
     idx = to_indices(x)
     assert idx.shape == (10, 4) and np.all(np.diff(idx, axis=1) > 0)
+
+
+# ------------------------------------------------------------- ch-structured: trees and similarity
+@pytest.mark.parametrize("flips", [0, 2, 5])
+def test_tree_summary_of_a_grown_tree(flips):
+    tree = crp_tree(300, 60, 10, flips, rng(flips))
+    sm = tree_summary(tree)
+    assert np.all(sm.ones == 10)
+    assert np.all(sm.changed == 2 * flips) and np.all(sm.new_ones == flips)
+    assert sm.changed.size == 299
+    np.testing.assert_array_equal(sm.childless, np.sort(tree.leaves))
+    has_child = np.zeros(300, bool)
+    has_child[tree.parent[tree.parent >= 0]] = True
+    np.testing.assert_array_equal(sm.childless, np.flatnonzero(~has_child))
+    np.testing.assert_array_equal(sm.leaf_depth, tree.depth[tree.leaves])
+    assert sm.max_depth == tree.depth.max()
+
+
+def test_random_similarity_sd_is_the_hypergeometric_sd_over_s():
+    for n_i, s in ((200, 20), (1000, 100), (50, 7)):
+        overlap = stats.hypergeom(n_i, s, s)
+        assert math.isclose(random_similarity_sd(n_i, s), overlap.std() / s, rel_tol=1e-12)
+        pairs = 30 * 29 / 2 * 4
+        assert math.isclose(random_similarity_se(n_i, s, 30, 4), random_similarity_sd(n_i, s) / math.sqrt(pairs))
+
+
+def test_similarity_sample_draws_each_set_from_its_own_stream():
+    sample = similarity_sample(6, 40, 80, 8, None, 3, "test/similarity")
+    assert len(sample.matrices) == 6 and sample.sample_means.shape == (6,)
+    x2 = random_patterns(40, 80, 8, trial_generator(3, 2, "test/similarity"))
+    np.testing.assert_array_equal(sample.matrices[2], similarity_matrix(x2))
+    off = ~np.eye(40, dtype=bool)
+    assert sample.sample_means[2] == similarity_matrix(x2)[off].mean()
+    assert sample.off_diagonal().size == 6 * 40 * 39
+    assert math.isclose(sample.se, sample.sample_means.std(ddof=1) / math.sqrt(6))
+    # random patterns: the mean similarity is s/n_i within 5 of its exact standard errors
+    big = similarity_sample(4, 120, 80, 8, None, 4, "test/similarity")
+    assert abs(big.mean - 8 / 80) < 5 * random_similarity_se(80, 8, 120, 4)
+
+
+def test_similarity_sample_of_tree_leaves_is_more_similar_than_random():
+    n_nodes = default_tree_nodes(121)
+    tree = similarity_sample(3, 40, 80, 8, 1, 5, "test/tree", n_nodes)
+    x0 = tree_leaf_patterns(40, 80, 8, 1, trial_generator(5, 0, "test/tree"), n_nodes=n_nodes)
+    np.testing.assert_array_equal(tree.matrices[0], similarity_matrix(x0))
+    assert tree.mean > 8 / 80 + 10 * random_similarity_se(80, 8, 40, 3)
+
+
+def test_leaf_similarity_uses_depth_first_leaves():
+    tree = crp_tree(200, 60, 10, 2, rng(6))
+    np.testing.assert_array_equal(leaf_similarity(tree, 15), similarity_matrix(tree.patterns[tree.leaves[:15]]))

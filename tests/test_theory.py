@@ -1,4 +1,5 @@
-"""Unit tests of slotless.memory.theory (Reconstructed Theorem 1, Proposition 2, Remark 3).
+"""Unit tests of slotless.memory.theory (Reconstructed Theorem 1, Proposition 2, Remark 3, and the checks
+the chapter book/theory/memory_results.md asserts).
 
 Statistical checks compare a formula with an independent Monte Carlo that builds the
 patterns explicitly (no hypergeometric formula inside) and allow 4 standard errors; the
@@ -9,12 +10,15 @@ plausible bug would cause (e.g. dropping the cue term of p_b) is many SEs.
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from slotless.checks import ConfigError
 from slotless.memory import theory as th
+from slotless.memory.network import NetworkConfig
+from slotless.memory.protocol import ProtocolConfig
 
 
 # --------------------------------------------------------------------------- an independent simulator
@@ -296,3 +300,216 @@ def test_hypergeom_pmf_matches_scipy_and_edges():
         np.testing.assert_allclose(th.hypergeom_pmf(pop, succ, draws), ref, rtol=1e-9, atol=1e-15)
     with pytest.raises(ConfigError):
         th.hypergeom_pmf(10, 11, 3)
+
+
+# --------------------------------------------------------------------------- checks on simulations
+# The check functions of the chapter compute both sides of a result from arrays shaped like the engine's.
+# Here they get arrays from an explicit mixture model (survive with pi_a, else a baseline draw), so both
+# sides must agree; and hand-made arrays where the answer is known exactly.
+
+
+def mixture_arrays(cfg, trials, n_mem, seed):
+    """1-winner MHN arrays from the model of cor-mhn-dprime: trace = survival indicator drawn with pi_a,
+    real accuracy 1 if it survived else a baseline draw, pseudo an independent baseline draw."""
+    rng = np.random.default_rng(seed)
+    base = th.baseline_distribution(*cfg)
+    alive = rng.random((trials, n_mem)) < th.survival(np.arange(1, n_mem + 1), cfg[2])
+    real = np.where(alive, 1.0, base.sample(rng, (trials, n_mem)))
+    return th.MemoryArrays(real, base.sample(rng, (trials, n_mem)), alive.astype(float))
+
+
+MIX_CFG = (200, 20, 20, 0.5)
+
+
+@pytest.fixture(scope="module")
+def mixture():
+    return mixture_arrays(MIX_CFG, trials=400, n_mem=120, seed=5)
+
+
+def test_memory_arrays_pools_trials_and_drops_the_extra_pseudo_column():
+    def result(offset, trials):
+        shape = (trials, 5)
+        return SimpleNamespace(acc_real=np.full(shape, offset), acc_pseudo=np.full((trials, 6), offset + 0.5),
+                               trace=np.full(shape, offset + 0.25))
+
+    arrays = th.memory_arrays(result(0.0, 2), result(1.0, 3), n_eval=5)
+    assert arrays.acc_real.shape == arrays.acc_pseudo.shape == arrays.trace.shape == (5, 5)
+    assert arrays.trials == 5 and arrays.memories == 5
+    np.testing.assert_array_equal(arrays.acc_real[:, 0], [0, 0, 1, 1, 1])
+    np.testing.assert_array_equal(arrays.rd, -0.5 * np.ones((5, 5)))
+    with pytest.raises(ConfigError):
+        th.memory_arrays(n_eval=5)
+
+
+def test_window_mean_se_is_the_mean_of_per_trial_window_means():
+    x = np.arange(24.0).reshape(4, 6)
+    mean, se = th.window_mean_se(x, 2, 4)
+    per_trial = x[:, 1:4].mean(axis=1)
+    assert mean == per_trial.mean() and abs(se - per_trial.std(ddof=1) / 2) < 1e-15
+    with pytest.raises(ConfigError):
+        th.window_mean_se(x, 3, 7)  # beyond the last age
+
+
+def test_comparison_tolerance_ratio_and_z():
+    c = th.Comparison(1.1, 0.05, 1.0)
+    assert c.within(3) and not c.within(1) and c.within(1, slack=0.06)
+    assert abs(c.ratio - 1.1) < 1e-15 and abs(c.z - 2.0) < 1e-12
+    w = th.WindowComparison(0.5, 0.1, 0.5, 3, 9)
+    assert (w.lo, w.hi) == (3, 9) and w.within(1)
+
+
+def test_survival_and_rd_windows_agree_on_the_mixture_model(mixture):
+    windows = ((1, 5), (6, 30), (31, 120))
+    assert th.is_survival_indicator(mixture.trace) and not th.is_survival_indicator(mixture.trace * 0.3)
+    for row in th.survival_windows(mixture.trace, MIX_CFG[2], windows):
+        assert row.within(4, slack=1e-12), row
+    pb = th.pb_exact(*MIX_CFG)
+    rows = th.rd_windows(mixture.rd, MIX_CFG[2], pb, windows)
+    assert all(r.within(4) for r in rows), rows
+    # the theory side is the window mean of the formula
+    assert abs(rows[1].theory - th.rd_theory(np.arange(6, 31), MIX_CFG[2], pb).mean()) < 1e-15
+    # sensitivity: a wrong p_b (the code's approximation, off by about 0.02) is rejected in the young window
+    assert not th.rd_windows(mixture.rd, MIX_CFG[2], th.pb_approx(*MIX_CFG) + 0.05, windows)[0].within(4)
+
+
+def test_survivor_retrieval_counts_imperfect_survivors_and_uses_the_exact_tie_probability(mixture):
+    from scipy import stats
+
+    r = th.survivor_retrieval(mixture, *MIX_CFG)
+    m = int(MIX_CFG[1] * MIX_CFG[3])
+    p_all = stats.hypergeom(MIX_CFG[0], MIX_CFG[1], m).pmf(m)
+    assert r.survivors == int(mixture.trace.sum()) and r.imperfect == 0
+    assert abs(r.exact_fail - (1 - (1 - p_all) ** (MIX_CFG[2] - 1))) < 1e-12
+    assert r.exact_fail <= r.hoeffding <= 1.0
+    spoiled = th.MemoryArrays(np.where(mixture.trace == 1, 0.9, mixture.acc_real), mixture.acc_pseudo, mixture.trace)
+    assert th.survivor_retrieval(spoiled, *MIX_CFG).imperfect == r.survivors
+
+
+def test_overlap_thresholds_match_the_exact_max_overlap_law():
+    for cfg in GRID:
+        t = th.overlap_thresholds(*cfg, delta=0.05)
+        pm = th.max_overlap_pmf(*cfg)
+        assert t.m == pm.size - 1 and abs(t.mean_max - np.arange(pm.size) @ pm) < 1e-12
+        assert np.cumsum(pm)[t.quantile] >= 0.95 - 1e-12 and (t.quantile == 0 or np.cumsum(pm)[t.quantile - 1] < 0.95)
+        assert t.tail_beyond_hoeffding <= 0.05 and t.quantile <= t.hoeffding
+
+
+def test_decay_rate_with_se_recovers_a_known_rate_and_advances_the_generator():
+    rng = np.random.default_rng(0)
+    ages = np.arange(1, 201)
+    rd = 0.6 * np.exp(-0.02 * (ages - 1)) + rng.normal(0, 0.01, (300, ages.size))
+    a, b = np.random.default_rng(1), np.random.default_rng(1)
+    first = th.decay_rate_with_se(rd, (1, 100), a, n_boot=50)
+    assert first == th.decay_rate_with_se(rd, (1, 100), b, n_boot=50)  # deterministic given the generator
+    assert abs(first.fit.lam - 0.02) < 4 * first.se and 0 < first.se < 0.002
+    assert th.decay_rate_with_se(rd, (1, 100), a, n_boot=50).se != first.se  # the generator advanced
+    excl = th.decay_rate_with_se(rd, (1, 200), np.random.default_rng(1), n_boot=20, exclude_floored=True)
+    assert excl.fit.n_used == 200 - excl.fit.n_floored
+
+
+def test_lost_memory_residual_is_zero_for_the_mixture_model_and_sees_a_trace(mixture):
+    resid, se = th.lost_memory_residual(mixture)
+    assert abs(resid) < 4 * se
+    lost = mixture.trace == 0
+    boosted = th.MemoryArrays(np.where(lost, mixture.acc_real + 0.05, mixture.acc_real), mixture.acc_pseudo,
+                              mixture.trace)
+    resid2, se2 = th.lost_memory_residual(boosted)
+    assert abs(resid2 - resid - 0.05) < 1e-12 and resid2 > 4 * se2
+
+
+def test_pseudo_baseline_and_variance_checks_agree_with_monte_carlo(grid_mc):
+    cfg, acc, _ = grid_mc
+    per_trial = acc.reshape(60, 100)  # 60 "trials" of 100 independent probes
+    b = th.pseudo_baseline_check(per_trial, *cfg)
+    assert b.within(4) and b.theory == th.pb_exact(*cfg) and b.approx == th.pb_approx(*cfg)
+    assert b.limit == th.pb_gauss_limit(*cfg)
+    v = th.baseline_variance_check(per_trial, *cfg)
+    assert v.within(4) and abs(v.theory - th.baseline_var(*cfg)) < 1e-15
+
+
+def test_pb_error_scaling_and_error_curve_match_their_definitions():
+    limit, scaled = th.pb_error_scaling((1000, 10_000), fraction=0.1, n_hidden=100, cue_fraction=1.0)
+    assert abs(scaled[0] - math.sqrt(1000) * (th.pb_approx(1000, 100, 100, 1.0) - th.pb_exact(1000, 100, 100, 1.0))) < 1e-12
+    assert abs(scaled[1] - limit) < abs(scaled[0] - limit)
+    err = th.pb_approx_error(200, 20, [5, 50], 0.5)
+    assert err.shape == (2,) and abs(err[1] - (th.pb_approx(200, 20, 50, 0.5) - th.pb_exact(200, 20, 50, 0.5))) < 1e-15
+
+
+def test_pooled_dz_and_finite_T_checks_agree_on_the_mixture_model():
+    arrays = mixture_arrays(MIX_CFG, trials=600, n_mem=60, seed=9)
+    ages = np.array([1, 3, 10, 30, 60])
+    dz = th.pooled_dz_check(arrays, ages, *MIX_CFG, np.random.default_rng(2), n_boot=100)
+    assert dz.checkable[0] and dz.checkable.sum() >= 3
+    assert np.all(np.abs(dz.pooled - dz.population)[dz.checkable] < 4 * dz.se[dz.checkable])
+    finite = th.finite_T_check(arrays, ages, *MIX_CFG, n_samples=30, runs=20, seed=4, n_mc=1000)
+    assert finite.dprime.shape == (30, ages.size)
+    np.testing.assert_allclose(finite.se, finite.mixture_sd / math.sqrt(30))
+    late = ages >= 10
+    assert np.all(np.abs(finite.dprime.mean(axis=0) - finite.mixture_mean)[late] < 4 * finite.se[late] + 0.02)
+
+
+def test_sdt_check_rates_agree_on_the_mixture_model(mixture):
+    sdt = th.sdt_check(mixture, *MIX_CFG, windows=((1, 5), (6, 20)))
+    assert sdt.theta == th.mhn_sdt(1, *MIX_CFG)[3]
+    assert sdt.false_alarms.within(4)
+    assert all(h.within(4, slack=4 * sdt.false_alarms.se) for h in sdt.hits)
+    assert len(sdt.dprime) == 2 and np.all(np.isfinite(sdt.dprime))
+
+
+SMALL_MHN = NetworkConfig(60, 12, 6, 1.0, 1, 1.0)
+
+
+def test_engine_mismatches_finds_none_between_the_two_engines():
+    proto = ProtocolConfig(n_burn_in=20, n_eval=15, n_pseudo=16, cue_fraction=0.5)
+    shape, differing = th.engine_mismatches(SMALL_MHN, proto, 2, 3, stream="test-theory")
+    assert shape == (2, 15) and differing == []
+
+
+def test_slot_overwrite_check_sees_slots_only_for_the_1_winner_mhn():
+    slots = th.slot_overwrite_check(SMALL_MHN, 40, np.random.default_rng(0))
+    assert slots.steps == slots.best_match == slots.overwritten == 40 and slots.transposed and slots.binary
+    kwin = th.slot_overwrite_check(SMALL_MHN.replace(epsilon=0.5), 10, np.random.default_rng(0))
+    assert kwin.overwritten == 0 and not kwin.binary
+
+
+def test_exponential_average_check_holds_to_rounding_and_detects_a_wrong_rate():
+    cfg = NetworkConfig(40, 30, 5, 0.25, 4, 0.3)
+    avg = th.exponential_average_check(cfg, 60, np.random.default_rng(1))
+    assert avg.symmetry_error < 1e-12 and avg.average_error < 1e-12 and avg.absent_zero
+    assert th.trace_horizon(30, 4, 0.3) == 25.0
+
+
+def test_trace_windows_and_forgetting_law_on_exact_curves():
+    nh, k, eps, n_mem = 100, 5, 0.3, 80
+    ages = np.arange(1, n_mem + 1)
+    rng = np.random.default_rng(3)
+    trace = th.kwinner_trace(ages, nh, k, eps) + rng.normal(0, 0.002, (200, n_mem))
+    rd = th.kwinner_rd_theory(ages, nh, k, eps, 0.4) + rng.normal(0, 0.01, (200, n_mem))
+    arrays = th.MemoryArrays(rd + 0.2, np.full_like(rd, 0.2), trace)
+    windows = ((1, 10), (11, 80))
+    assert all(r.within(4) for r in th.trace_windows(trace, nh, k, eps, windows))
+    law = th.forgetting_law_check(arrays, nh, k, eps, (1, 80), windows, np.random.default_rng(0), n_boot=50)
+    assert abs(law.decay.fit.lam - law.law_rate) < 4 * law.decay.se
+    assert all(r.within(4, slack=0.01) for r in law.windows)
+    np.testing.assert_allclose(law.via_trace, [r.theory for r in law.windows], rtol=0.05)
+
+
+def test_the_memory_results_sizes_and_the_random_winner_control(monkeypatch):
+    from slotless import book
+    from slotless.memory import protocol
+
+    for quick in (True, False):
+        sc = book.scale(quick)
+        sizes, th_sizes = sc.memory, sc.memory_theory
+        assert isinstance(th_sizes, book.MemoryTheorySizes)
+        assert all(hi <= sizes.n_mem for _, hi in th_sizes.windows) and max(th_sizes.check_ages) <= sizes.n_mem
+        proto = book.memory_theory_control_protocol(sizes)
+        assert proto.n_burn_in == 20 * sizes.nets["mhn"].n_hidden and proto.cue_fraction == 0.5
+        assert (proto.n_eval, proto.n_pseudo) == (sizes.n_mem, sizes.n_mem + 1)
+    calls = []
+    monkeypatch.setattr(protocol, "run_trials_cached", lambda *args, **kw: calls.append((args, kw)) or ("result", False))
+    sc = book.scale(True)
+    assert book.memory_theory_control(sc.memory, sc.memory_theory) == ("result", False)
+    (net, proto, trials, seed), kw = calls[0]
+    assert net == sc.memory.nets["mhn"].replace(winner_rule="random") and trials == sc.memory_theory.control_trials
+    assert seed == book.SEED and kw["stream"] == "theory/mhn-random-winners/cue=0.5"

@@ -1,1 +1,1 @@
-"""Figure-drawing code of the book's chapters, one module per chapter."""
+"""Figure-drawing functions of the book, one module per chapter: each takes the data and draws."""

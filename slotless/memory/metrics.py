@@ -22,9 +22,11 @@ windows and BH (``eq-methods-auc``, ``eq-methods-sdt``) are (B) book additions.
 
 from __future__ import annotations
 
+import warnings
 from typing import Callable, NamedTuple
 
 import numpy as np
+import pandas as pd
 from scipy import special, stats
 
 from ..checks import ConfigError, check_float, check_int
@@ -57,6 +59,39 @@ __all__ = [
     "degeneracy_flags",
     "window_means",
     "window_labels",
+    "PairedAccuracy",
+    "MeanSE",
+    "mean_difference",
+    "run_window_means",
+    "window_difference",
+    "AgeMarkers",
+    "age_markers",
+    "marked_ages",
+    "dprime_band",
+    "undefined_ages",
+    "DecayFit",
+    "decay_fit",
+    "decay_fit_table",
+    "compare_decay",
+    "accuracy_dprime_table",
+    "PairedWindow",
+    "paired_window",
+    "BaselineSummary",
+    "baseline_summary",
+    "windows_upto",
+    "log_age_grid",
+    "window_moments",
+    "MeasureRelation",
+    "gaussian_measures",
+    "DprimeMeasures",
+    "dprime_measures",
+    "auc_dprime_max",
+    "hit_rate_z_max",
+    "bootstrap_p",
+    "window_comparison",
+    "relation_table",
+    "degeneracy_table",
+    "model_window_table",
 ]
 
 #: The age windows of ``sec-methods-measures`` (inclusive, 1-based ages).
@@ -622,3 +657,464 @@ def window_means(x, ages=None, windows=WINDOWS) -> np.ndarray:
         if sel.any():
             out[..., i] = arr[..., sel].mean(axis=-1)
     return out
+
+
+# ------------------------------------------------------- paired accuracies and simple contrasts
+class PairedAccuracy(NamedTuple):
+    """The accuracies of one run set (``eq-methods-age``): ``real`` and its paired ``pseudo``, each
+    ``(runs, E)``, age 1 first. Unpacks as ``real, pseudo`` into every function of this module that
+    takes ``(acc_real, acc_pseudo)``."""
+
+    real: np.ndarray
+    pseudo: np.ndarray
+
+    def first_ages(self, n_ages: int) -> "PairedAccuracy":
+        """Only ages ``1..n_ages`` ({ref}`ch-controls` analyses the ages it shows)."""
+        n_ages = check_int("n_ages", n_ages, 1)
+        return PairedAccuracy(self.real[:, :n_ages], self.pseudo[:, :n_ages])
+
+
+class MeanSE(NamedTuple):
+    """An estimate and its standard error (the book's "mean ± SE", e.g. {ref}`sec-retention-claims`)."""
+
+    mean: float
+    se: float
+
+    @property
+    def t(self) -> float:
+        """``mean / se``, the estimate in units of its standard error."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return float(np.float64(self.mean) / np.float64(self.se))
+
+    def sign(self, k: float = 3.0) -> int:
+        """+1 if ``mean > k se``, -1 if ``mean < -k se``, else 0 (within ``k`` standard errors of 0)."""
+        if self.mean > k * self.se:
+            return 1
+        return -1 if self.mean < -k * self.se else 0
+
+
+def mean_difference(a, b) -> MeanSE:
+    """Difference of the means of two independent samples and its (Welch) standard error
+    ``sqrt(SD(a)^2/n_a + SD(b)^2/n_b)`` (ddof 1), as in the checks of {ref}`sec-kwinner-retrieval`
+    and {ref}`sec-structured-retention`. ``a``: ``(n_a,)``, ``b``: ``(n_b,)``, each with 2 or more values."""
+    x = _array("a", a, (1,))
+    y = _array("b", b, (1,))
+    if x.size < 2 or y.size < 2:
+        raise ConfigError(f"mean_difference needs at least 2 values in each sample; got {x.size} and {y.size}")
+    se = np.hypot(x.std(ddof=1) / np.sqrt(x.size), y.std(ddof=1) / np.sqrt(y.size))
+    return MeanSE(float(x.mean() - y.mean()), float(se))
+
+
+def _window(window, n_ages: int | None = None) -> tuple[int, int]:
+    lo = check_int("window[0]", window[0], 1)
+    hi = check_int("window[1]", window[1], lo)
+    if n_ages is not None and hi > n_ages:
+        raise ConfigError(f"window=({lo}, {hi}) goes beyond the {n_ages} ages available")
+    return lo, hi
+
+
+def run_window_means(acc, window, n_runs: int | None = None) -> np.ndarray:
+    """Per-run mean accuracy over the ages of ``window`` (inclusive, 1-based), ``(runs,)``
+    ({ref}`sec-structured-retention`). ``acc``: ``(runs, E)``, age 1 first; ``n_runs``: use only the
+    first ``n_runs`` runs (default all)."""
+    arr = _array("acc", acc, (2,))
+    lo, hi = _window(window, arr.shape[1])
+    n = arr.shape[0] if n_runs is None else check_int("n_runs", n_runs, 1, arr.shape[0])
+    return arr[:n, lo - 1:hi].mean(axis=1)
+
+
+def window_difference(dprime_a, dprime_b, window) -> MeanSE:
+    """Window contrast of two models' per-sample d' curves (``eq-methods-markers``; used in
+    {ref}`sec-retention-claims`, {ref}`sec-structured-dprime`, {ref}`sec-controls-random`).
+
+    ``dprime_a``, ``dprime_b``: ``(n_samples, E)``, paired by sample index. Per sample, the mean over
+    the ages of ``window`` of the paired difference ``a - b`` (ages where it is not finite are
+    skipped; a sample without any finite age makes the result NaN); then their mean over samples and its
+    standard error (ddof 1). ``.t`` is the textbook paired t statistic with ``n_samples - 1`` degrees of
+    freedom."""
+    a = _array("dprime_a", dprime_a, (2,), allow_nan=True)
+    b = _array("dprime_b", dprime_b, (2,), allow_nan=True)
+    if a.shape != b.shape:
+        raise ConfigError(f"dprime_b has shape {b.shape}, dprime_a {a.shape}: they must match")
+    lo, hi = _window(window, a.shape[1])
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a sample without a finite age gives NaN
+        d = a[:, lo - 1:hi] - b[:, lo - 1:hi]
+        per_sample = np.nanmean(np.where(np.isfinite(d), d, np.nan), axis=1)
+    return MeanSE(float(per_sample.mean()), float(sem(per_sample, ddof=1)))
+
+
+# ------------------------------------------------------------------- markers with FDR control
+class AgeMarkers(NamedTuple):
+    """Per-age markers of a model comparison (``eq-methods-markers``): the uncorrected one-tailed
+    tests ``markers`` and the Benjamini-Hochberg rejections ``bh_a`` ("a better") and ``bh_b``
+    ("b better"), boolean ``(E,)`` each, every direction controlled on its own."""
+
+    markers: MarkerResult
+    bh_a: np.ndarray
+    bh_b: np.ndarray
+
+    def counts(self, window) -> tuple[int, int]:
+        """Uncorrected markers in ``window`` (1-based, inclusive): ``(a better, b better)``."""
+        lo, hi = _window(window, self.markers.t.size)
+        return int(self.markers.a_better[lo - 1:hi].sum()), int(self.markers.b_better[lo - 1:hi].sum())
+
+
+def age_markers(dprime_a, dprime_b, alpha: float = 0.01, q: float = 0.01, ddof: int = 0) -> AgeMarkers:
+    """:func:`one_tailed_markers` of ``a`` vs ``b`` (``(n_samples, E)`` each) plus Benjamini-Hochberg at
+    FDR ``q`` over the ages, separately for each direction (``eq-methods-markers``; the marker rows of
+    {numref}`fig-retention-dprime` and {numref}`fig-controls-random`)."""
+    mk = one_tailed_markers(dprime_a, dprime_b, alpha=alpha, ddof=ddof)
+    return AgeMarkers(mk, bh_fdr(mk.p_a, q=q).reject, bh_fdr(mk.p_b, q=q).reject)
+
+
+def marked_ages(flags, max_age: int | None = None) -> np.ndarray:
+    """The 1-based ages where ``flags`` (boolean ``(E,)``, age 1 first) is set, up to ``max_age``
+    (the red and black dots of {numref}`fig-structured-dprime`)."""
+    arr = np.asarray(flags, dtype=bool)
+    if arr.ndim != 1:
+        raise ConfigError(f"flags has shape {arr.shape}: expected one flag per age")
+    n = arr.size if max_age is None else check_int("max_age", max_age, 1)
+    return np.flatnonzero(arr[:n]) + 1
+
+
+def dprime_band(dprime, ddof: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Mean over samples of per-sample d' curves ``(n_samples, E)`` and its standard error
+    (ddof 0, the authors' cyan band, ``eq-methods-markers``). Non-finite d' values (paired SD 0) are
+    left out of the mean; the standard error is NaN at such ages. Returns two ``(E,)`` arrays."""
+    arr = _array("dprime", dprime, (2,), allow_nan=True)
+    finite = np.where(np.isfinite(arr), arr, np.nan)
+    with warnings.catch_warnings():  # an age without any finite d' has a NaN mean: expected, not a warning
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(finite, axis=0), sem(finite, ddof=ddof)
+
+
+def undefined_ages(dprime) -> int:
+    """Number of ages at which some sample's d' is infinite or undefined (paired SD 0;
+    {ref}`sec-retention-dprime`). ``dprime``: ``(n_samples, E)``."""
+    arr = _array("dprime", dprime, (2,), allow_nan=True)
+    return int((~np.isfinite(arr)).any(axis=0).sum())
+
+
+# ------------------------------------------------------------- decay rates with bootstrap errors
+class DecayFit(NamedTuple):
+    """Exponential fit of a model's sample-mean RD (``eq-methods-expfit``, {ref}`sec-retention-fits`):
+    ``fit`` (floored points kept, as the authors do), ``fit_excluding_floored``, ``lam_se``, the
+    bootstrap standard error of the decay rate over runs, and ``rd``, the fitted ``(E,)`` curve."""
+
+    fit: ExpFit
+    fit_excluding_floored: ExpFit
+    lam_se: float
+    rd: np.ndarray
+
+    @property
+    def lam(self) -> float:
+        """The fitted decay rate."""
+        return self.fit.lam
+
+
+def decay_fit(acc_real, acc_pseudo, n_samples: int = 10, age_range=(1, 200), n_boot: int = 2000,
+              seed: int | np.random.Generator = 0, level: float = 0.95) -> DecayFit:
+    """Fit ``ln RD(a) = ln C - lam a`` on ``age_range`` to the mean over samples of
+    :func:`raw_difference` (``eq-methods-expfit``) and give ``lam`` a bootstrap standard error
+    ({ref}`sec-retention-fits`).
+
+    ``acc_*``: ``(n_samples*T, E)``. The bootstrap resamples runs (real-pseudo pairs kept) ``n_boot``
+    times, refits each resample's mean RD, and converts the percentile interval at ``level`` into a
+    standard error, ``(hi - lo) / (2 z_{(1+level)/2})`` (``z`` = 1.96 at 95%). Neighbouring ages share
+    runs, so this error is honest where the OLS ``se_lam`` (which treats ages as independent) is not.
+    """
+    real, pseudo = _pair(acc_real, acc_pseudo)
+    lo, hi = _window(age_range, real.shape[1])
+    rd_mean = raw_difference(real, pseudo, n_samples=n_samples).mean(axis=0)
+    fit = exp_fit(rd_mean, age_range=(lo, hi))
+    floored = exp_fit_excluding_floored(rd_mean, age_range=(lo, hi))
+
+    def decay_rates(diff):  # diff: (b, runs, ages) resampled real - pseudo -> (b,) rates
+        return np.array([exp_fit(rd, age_range=(lo, hi)).lam for rd in diff.mean(axis=1)])
+
+    lo_ci, hi_ci = bootstrap_ci(real[:, :hi] - pseudo[:, :hi], decay_rates, n_boot=n_boot, seed=seed, level=level)
+    z = 1.96 if level == 0.95 else float(special.ndtri((1 + level) / 2))
+    return DecayFit(fit, floored, float((hi_ci - lo_ci) / (2 * z)), rd_mean)
+
+
+def compare_decay(a: DecayFit, b: DecayFit) -> MeanSE:
+    """``lam_a - lam_b`` with the combined bootstrap standard error ``hypot(se_a, se_b)`` (independent
+    runs; {ref}`sec-retention-claims`)."""
+    return MeanSE(a.lam - b.lam, float(np.hypot(a.lam_se, b.lam_se)))
+
+
+def decay_fit_table(fits: dict) -> pd.DataFrame:
+    """The table of {ref}`sec-retention-fits`: one row per ``(model, cue)`` key of ``fits`` (values
+    :class:`DecayFit`), in the dict's order, with C, lam and its bootstrap and OLS errors, r^2, the
+    number of floored points and lam without them."""
+    rows = []
+    for (model, cue), f in fits.items():
+        rows.append(dict(model=model, cue=cue, C=round(f.fit.C, 4), lam=round(f.fit.lam, 5),
+                         lam_se_boot=round(float(f.lam_se), 5), lam_se_ols=round(f.fit.se_lam, 5),
+                         r2=round(f.fit.r2, 3), n_floored=f.fit.n_floored,
+                         lam_excl_floored=round(f.fit_excluding_floored.lam, 5)))
+    return pd.DataFrame(rows)
+
+
+def accuracy_dprime_table(curves: dict, dprimes: dict, max_age: int, ages=(1, 100, 200),
+                          window=(51, 100)) -> pd.DataFrame:
+    """The numbers table of {ref}`sec-retention-numbers`: per ``(model, cue)`` key of ``dprimes`` (in its
+    order), the mean accuracy at ``ages`` (from ``curves``, :class:`AccuracyCurves`), the pseudo baseline
+    (mean pseudo accuracy over ages ``1..max_age``), and the per-sample mean d' over ``window``: its
+    mean over samples and SEM (ddof 0). Accuracies are rounded to 3 decimals, d' to 2."""
+    lo, hi = _window(window)
+    rows = []
+    for (model, cue), dp in dprimes.items():
+        cur = curves[(model, cue)]
+        win = np.asarray(dp)[:, lo - 1:hi].mean(axis=1)
+        row = {"model": model, "cue": cue}
+        row.update({f"acc age {a}": round(float(cur.real[a - 1]), 3) for a in ages})
+        row.update({"pseudo baseline": round(float(cur.pseudo[:max_age].mean()), 3),
+                    f"d' {lo}-{hi}": round(float(win.mean()), 2), "SEM": round(float(sem(win, ddof=0)), 2)})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+class PairedWindow(NamedTuple):
+    """Over an age window ({ref}`sec-retention-claims`): ``rd``, the mean raw difference, and ``sd``, the
+    run-to-run SD (ddof 0, all runs pooled) of the paired difference real - pseudo, averaged over ages."""
+
+    rd: float
+    sd: float
+
+
+def paired_window(acc_real, acc_pseudo, window, n_samples: int = 10) -> PairedWindow:
+    """:class:`PairedWindow` of ``acc_*`` (``(n_samples*T, E)``) over ``window`` (1-based, inclusive):
+    what separates a large paired d' from a large raw difference ({ref}`sec-retention-claims`)."""
+    real, pseudo = _pair(acc_real, acc_pseudo)
+    lo, hi = _window(window, real.shape[1])
+    rd = raw_difference(real, pseudo, n_samples=n_samples)[:, lo - 1:hi].mean()
+    sd = (real - pseudo)[:, lo - 1:hi].std(axis=0).mean()
+    return PairedWindow(float(rd), float(sd))
+
+
+# ------------------------------------------------------------------------ structured baselines
+class BaselineSummary(NamedTuple):
+    """Per-run summaries of one tree-data run set ({ref}`sec-structured-retention`), each ``(runs,)``:
+    ``newest`` (accuracy at age 1), ``old`` (mean accuracy over the old window), ``same_tree`` and
+    ``uniform`` (mean accuracy of the paired same-tree and of the uniform pseudo-patterns over all ages)."""
+
+    newest: np.ndarray
+    old: np.ndarray
+    same_tree: np.ndarray
+    uniform: np.ndarray
+
+    @property
+    def baseline_gap(self) -> MeanSE:
+        """Same-tree minus uniform pseudo accuracy, with its standard error (:func:`mean_difference`)."""
+        return mean_difference(self.same_tree, self.uniform)
+
+
+def baseline_summary(acc_real, acc_pseudo, acc_uniform, old_window, n_runs: int | None = None) -> BaselineSummary:
+    """:class:`BaselineSummary` of the first ``n_runs`` runs (``eq-methods-tree``: the same-tree and the
+    uniform baselines). ``acc_*``: ``(runs, E)``, age 1 first; ``old_window``: 1-based, inclusive."""
+    real, pseudo = _pair(acc_real, acc_pseudo)
+    uniform = _array("acc_uniform", acc_uniform, (2,))
+    if uniform.shape != real.shape:
+        raise ConfigError(f"acc_uniform has shape {uniform.shape}, acc_real {real.shape}: they must match")
+    every_age = (1, real.shape[1])
+    return BaselineSummary(run_window_means(real, (1, 1), n_runs), run_window_means(real, old_window, n_runs),
+                           run_window_means(pseudo, every_age, n_runs), run_window_means(uniform, every_age, n_runs))
+
+
+# ------------------------------------------------------------------- which d' to trust (controls)
+def windows_upto(max_age: int, windows=WINDOWS) -> tuple[tuple[int, int], ...]:
+    """The age windows (``sec-methods-measures``) that end at or before ``max_age``."""
+    max_age = check_int("max_age", max_age, 1)
+    return tuple(w for w in windows if w[1] <= max_age)
+
+
+def log_age_grid(max_age: int, n: int = 16) -> np.ndarray:
+    """About ``n`` log-spaced integer ages from 1 to ``max_age`` (duplicates removed), where
+    {numref}`fig-controls-measures` draws bootstrap intervals."""
+    max_age = check_int("max_age", max_age, 1)
+    n = check_int("n", n, 2)
+    return np.unique(np.round(np.geomspace(1, max_age, n)).astype(int))
+
+
+def window_moments(acc_real, acc_pseudo, window) -> tuple[float, float, float, float]:
+    """Mean and SD (ddof 0) of the real and of the pseudo accuracies over all runs and the ages of
+    ``window``: ``(mu_real, mu_pseudo, sd_real, sd_pseudo)`` ({ref}`sec-controls-measures`)."""
+    real, pseudo = _pair(acc_real, acc_pseudo)
+    lo, hi = _window(window, real.shape[1])
+    r, p = real[:, lo - 1:hi], pseudo[:, lo - 1:hi]
+    return float(r.mean()), float(p.mean()), float(r.std()), float(p.std())
+
+
+class MeasureRelation(NamedTuple):
+    """The d' measures on one synthetic Gaussian data set ({ref}`sec-controls-measures`): the paired
+    ``dz`` (ddof 0) and its large-sample standard error ``dz_se = sqrt((1 + dz^2/2)/n)``, the
+    AUC-derived ``dprime_auc``, the yes/no ``dprime_sdt`` (``eq-methods-auc``, ``eq-methods-sdt``) and
+    ``dprime_true = (mu_real - mu_pseudo) / sd_pseudo``; ``sd_ratio = sd_real / sd_pseudo``."""
+
+    sd_ratio: float
+    dz: float
+    dz_se: float
+    dprime_auc: float
+    dprime_sdt: float
+    dprime_true: float
+
+
+def gaussian_measures(mu_real: float, mu_pseudo: float, sd_real: float, sd_pseudo: float, n: int,
+                      rng: np.random.Generator) -> MeasureRelation:
+    """Draw ``n`` independent Gaussian real and pseudo values (real first, then pseudo, from ``rng``)
+    and compute every d' measure on them: the relations of {ref}`sec-controls-measures` in action."""
+    n = check_int("n", n, 2)
+    real = rng.normal(mu_real, sd_real, (n, 1))
+    pseudo = rng.normal(mu_pseudo, sd_pseudo, (n, 1))
+    dz = paired_dprime(real, pseudo, n_samples=1)[0, 0]
+    return MeasureRelation(sd_real / sd_pseudo, float(dz), float(np.sqrt((1 + dz**2 / 2) / n)),
+                           float(auc_dprime(real, pseudo)[0]), float(sdt_dprime(real, pseudo).dprime[0]),
+                           (mu_real - mu_pseudo) / sd_pseudo)
+
+
+class DprimeMeasures(NamedTuple):
+    """Four d' measures per age of one model and cue, on the yes/no d' scale, each ``(E,)``
+    ({numref}`fig-controls-measures`): ``authors`` (sqrt 2 times the mean over samples of the authors'
+    paired d'), ``pooled_dz`` (sqrt 2 times the paired d_z of all runs at once), ``auc`` (d'_A) and
+    ``sdt`` (yes/no d', Hautus); ``threshold``: the yes/no criterion; ``flags``: the degenerate ages."""
+
+    authors: np.ndarray
+    pooled_dz: np.ndarray
+    auc: np.ndarray
+    sdt: np.ndarray
+    threshold: float
+    flags: DegeneracyFlags
+
+
+def dprime_measures(acc_real, acc_pseudo, n_samples: int = 10) -> DprimeMeasures:
+    """:class:`DprimeMeasures` of pooled runs ``(n_samples*T, E)`` (``eq-methods-dprime``,
+    ``eq-methods-auc``, ``eq-methods-sdt``; {ref}`sec-controls-measures`)."""
+    real, pseudo = _pair(acc_real, acc_pseudo)
+    authors, _ = dprime_band(paired_dprime(real, pseudo, n_samples=n_samples))
+    sdt = sdt_dprime(real, pseudo)
+    return DprimeMeasures(np.sqrt(2) * authors, np.sqrt(2) * paired_dprime(real, pseudo, n_samples=1)[0],
+                          auc_dprime(real, pseudo), sdt.dprime, sdt.threshold,
+                          degeneracy_flags(real, pseudo, n_samples=n_samples))
+
+
+def auc_dprime_max(n_real: int, n_pseudo: int) -> float:
+    """The largest d'_A that :func:`auc_dprime` can give, at complete separation:
+    ``sqrt(2) Phi^{-1}((n_R n_P + 1/2)/(n_R n_P + 1))`` ({ref}`sec-controls-degeneracy`)."""
+    n = check_int("n_real", n_real, 1) * check_int("n_pseudo", n_pseudo, 1)
+    return float(np.sqrt(2) * stats.norm.ppf((n + 0.5) / (n + 1)))
+
+
+def hit_rate_z_max(n: int) -> float:
+    """``Phi^{-1}((n + 1/2)/(n + 1))``, the largest z(H) of the Hautus-corrected hit rate of ``n`` items
+    (:func:`sdt_dprime`; {ref}`sec-controls-degeneracy`)."""
+    n = check_int("n", n, 1)
+    return float(stats.norm.ppf((n + 0.5) / (n + 1)))
+
+
+def bootstrap_p(replicates) -> tuple[float, float]:
+    """One-sided bootstrap p-values of a difference from its replicates ``(n_boot,)``:
+    ``(1 + #(rep <= 0)) / (n_boot + 1)`` for "greater than 0" and ``(1 + #(rep >= 0)) / (n_boot + 1)``
+    for "less than 0" ({ref}`sec-controls-windows`)."""
+    rep = _array("replicates", replicates, (1,))
+    n = rep.size
+    return float((1 + (rep <= 0).sum()) / (n + 1)), float((1 + (rep >= 0).sum()) / (n + 1))
+
+
+def window_comparison(cue: float, dprime_a, dprime_b, real_a, real_b, markers: AgeMarkers, windows,
+                      names=("a", "b")) -> pd.DataFrame:
+    """Per age window, model a against model b at one cue ({ref}`sec-controls-random`): the d' contrast
+    :func:`window_difference` (3 decimals) with its SE, the difference of the mean real accuracy curves,
+    and how many ages in the window carry each uncorrected marker. ``dprime_*``: ``(n_samples, E)``;
+    ``real_*``: ``(runs, E)``; ``names`` label the columns (e.g. ``("sim", "random")``)."""
+    a, b = names
+    acc_diff = window_means(np.asarray(real_a).mean(0) - np.asarray(real_b).mean(0), windows=windows)
+    rows = []
+    for w, (lo, hi) in enumerate(windows):
+        diff = window_difference(dprime_a, dprime_b, (lo, hi))
+        n_a, n_b = markers.counts((lo, hi))
+        rows.append({"cue": cue, "ages": f"{lo}-{hi}", f"d' {a} - {b}": round(diff.mean, 3), "SE": round(diff.se, 3),
+                     f"accuracy {a} - {b}": round(float(acc_diff[w]), 3), f"ages {a} better (p<0.01)": n_a,
+                     f"ages {b} better": n_b})
+    return pd.DataFrame(rows)
+
+
+def relation_table(measures: dict, boots: dict, grid, windows) -> pd.DataFrame:
+    """Relation 1 of {ref}`sec-controls-measures` per window: for each ``(model, cue)`` key of ``boots``
+    (:class:`BootstrapMeasures` on the ages ``grid``; ``measures`` holds the :class:`DprimeMeasures`), the
+    window-mean gap ``d'_A - sqrt(2) d_z`` over the grid ages in the window, its bootstrap standard error
+    (runs resampled), whether some age of the window is completely separated (AUC 0 or 1), and
+    ``|gap| / SE`` (from the rounded values). Windows without grid ages are skipped."""
+    grid = np.asarray(grid)
+    rows = []
+    for (model, cue), b in boots.items():
+        m = measures[(model, cue)]
+        gap = b.dprime_auc - np.sqrt(2) * b.dz  # (n_boot, grid ages)
+        point = m.auc[grid - 1] - m.pooled_dz[grid - 1]
+        for lo, hi in windows:
+            sel = (grid >= lo) & (grid <= hi)
+            if not sel.any():
+                continue
+            rows.append({"model": model, "cue": cue, "ages": f"{lo}-{hi}", "grid ages": int(sel.sum()),
+                         "d'_A - √2 d_z": round(float(point[sel].mean()), 3),
+                         "bootstrap SE": round(float(np.std(gap[:, sel].mean(axis=1))), 3),
+                         "AUC = 1 somewhere": bool(m.flags.auc_extreme[lo - 1:hi].any())})
+    table = pd.DataFrame(rows)
+    table["|gap| / SE"] = (table["d'_A - √2 d_z"].abs() / table["bootstrap SE"]).round(1)
+    return table
+
+
+def degeneracy_table(measures: dict) -> pd.DataFrame:
+    """The degeneracy table of {ref}`sec-controls-degeneracy`: per ``(model, cue)`` key of ``measures``
+    (:class:`DprimeMeasures`), how many ages have a zero paired SD in some sample, an AUC of 0 or 1, or a
+    raw hit or false-alarm rate of 0 or 1, and the oldest such age (0: none)."""
+
+    def oldest(flags):
+        return int(np.flatnonzero(flags)[-1] + 1) if flags.any() else 0
+
+    rows = []
+    for (model, cue), m in measures.items():
+        fl = m.flags
+        rows.append({"model": model, "cue": cue, "ages with paired SD=0": int(fl.paired_sd_zero.sum()),
+                     "ages with AUC 0/1": int(fl.auc_extreme.sum()), "oldest such age": oldest(fl.auc_extreme),
+                     "ages with H or F 0/1": int(fl.rate_extreme.sum()), "oldest H/F age": oldest(fl.rate_extreme)})
+    return pd.DataFrame(rows)
+
+
+def model_window_table(boots_a: dict, boots_b: dict, dprime_a: dict, dprime_b: dict, grid, windows,
+                       q: float = 0.01, names=("K", "MHN")) -> pd.DataFrame:
+    """Model a against model b per cue, window and measure, with multiplicity control
+    ({ref}`sec-controls-windows`). Dicts are keyed by cue.
+
+    - d'_A and yes/no d' (``boots_*``: :class:`BootstrapMeasures` on the ages ``grid``, the two models'
+      runs resampled independently): the median of the bootstrap replicates of the window-mean
+      difference, their 95% percentile interval, and the one-sided bootstrap p-values (:func:`bootstrap_p`);
+    - the authors' d' (``dprime_*``: ``(n_samples, E)``): :func:`window_difference` and its paired t over
+      samples, with one-sided Student-t p-values (``n_samples - 1`` df).
+
+    Benjamini-Hochberg at FDR ``q`` runs over all windows x measures x cues x directions.
+    """
+    a, b = names
+    grid = np.asarray(grid)
+    rows, pvals = [], []
+    for cue, ba in boots_a.items():
+        bb = boots_b[cue]
+        for lo, hi in windows:
+            sel = (grid >= lo) & (grid <= hi)
+            for name, ra, rb in (("d'_A", ba.dprime_auc, bb.dprime_auc), ("yes/no d'", ba.dprime_sdt, bb.dprime_sdt)):
+                diff = ra[:, sel].mean(1) - rb[:, sel].mean(1)
+                ci = np.percentile(diff, [2.5, 97.5])
+                rows.append({"cue": cue, "ages": f"{lo}-{hi}", "measure": name,
+                             f"{a} - {b}": round(float(np.median(diff)), 2), "95% CI": f"[{ci[0]:.2f}, {ci[1]:.2f}]"})
+                pvals.append(bootstrap_p(diff))
+            d = window_difference(dprime_a[cue], dprime_b[cue], (lo, hi))
+            df = np.asarray(dprime_a[cue]).shape[0] - 1
+            rows.append({"cue": cue, "ages": f"{lo}-{hi}", "measure": "authors' d'", f"{a} - {b}": round(d.mean, 2),
+                         "95% CI": "t = %.1f" % d.t})
+            pvals.append((stats.t.sf(d.t, df), stats.t.cdf(d.t, df)))
+    reject = bh_fdr(np.array(pvals), q=q).reject
+    table = pd.DataFrame(rows)
+    table[f"{a} better (BH)"] = reject[:, 0]
+    table[f"{b} better (BH)"] = reject[:, 1]
+    return table

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..checks import ConfigError, check_float, check_int
+from ..rng import trial_generator
 from . import kernels
 
 __all__ = [
@@ -27,6 +28,13 @@ __all__ = [
     "similarity_matrix",
     "to_dense",
     "to_indices",
+    "TreeSummary",
+    "tree_summary",
+    "SimilaritySample",
+    "similarity_sample",
+    "random_similarity_sd",
+    "random_similarity_se",
+    "leaf_similarity",
 ]
 
 
@@ -174,3 +182,105 @@ def similarity_matrix(patterns: np.ndarray) -> np.ndarray:
     if np.any(s != s[0]) or s[0] == 0:
         raise ConfigError("patterns must have the same positive number of ones in every row")
     return (x @ x.T) / s[0]
+
+
+# ------------------------------------------------------------------ tree and similarity summaries
+@dataclass(frozen=True)
+class TreeSummary:
+    """What a grown tree looks like ({ref}`sec-structured-tree`).
+
+    ones: (n_nodes,) ones of each node's pattern (s for all); changed: (n_nodes - 1,) positions where each
+    child differs from its parent (2b for all); new_ones: (n_nodes - 1,) ones of each child at its parent's
+    zeros (b for all); childless: (n_leaves,) ascending indices of the nodes without children;
+    leaf_depth: (n_leaves,) depths of the leaves; max_depth: the deepest node's depth.
+    """
+
+    ones: np.ndarray
+    changed: np.ndarray
+    new_ones: np.ndarray
+    childless: np.ndarray
+    leaf_depth: np.ndarray
+    max_depth: int
+
+
+def tree_summary(tree: CRPTree) -> TreeSummary:
+    """:class:`TreeSummary` of ``tree`` (``eq-methods-tree``)."""
+    x = tree.patterns.astype(np.int16)
+    child = np.flatnonzero(tree.parent >= 0)
+    parent = tree.parent[child]
+    is_leaf = np.ones(x.shape[0], bool)
+    is_leaf[parent] = False
+    return TreeSummary(x.sum(axis=1), np.abs(x[child] - x[parent]).sum(axis=1),
+                       ((x[child] == 1) & (x[parent] == 0)).sum(axis=1), np.flatnonzero(is_leaf),
+                       tree.depth[tree.leaves], int(tree.depth.max()))
+
+
+@dataclass(frozen=True)
+class SimilaritySample:
+    """Similarity matrices of independent pattern sets ({ref}`sec-structured-similarity`).
+
+    matrices: one (n, n) :func:`similarity_matrix` per set; sample_means: (n_samples,) the mean
+    off-diagonal similarity of each set."""
+
+    matrices: tuple
+    sample_means: np.ndarray
+
+    @property
+    def mean(self) -> float:
+        """Mean off-diagonal similarity, averaged over the sets."""
+        return float(self.sample_means.mean())
+
+    @property
+    def se(self) -> float:
+        """Its standard error over the independent sets (ddof 1)."""
+        return float(self.sample_means.std(ddof=1) / np.sqrt(self.sample_means.size))
+
+    def off_diagonal(self) -> np.ndarray:
+        """Every off-diagonal similarity of every set, pooled, (n_samples n (n - 1),)."""
+        off = ~np.eye(self.matrices[0].shape[0], dtype=bool)
+        return np.concatenate([s[off] for s in self.matrices])
+
+
+def similarity_sample(n_samples: int, n_patterns: int, n_input: int, active: int, flips: int | None, seed: int,
+                      stream: str, n_nodes: int | None = None) -> SimilaritySample:
+    """:class:`SimilaritySample` of ``n_samples`` independent sets of ``n_patterns`` patterns: random
+    patterns (``flips=None``, ``eq-methods-patterns``) or the shuffled leaves of a fresh nested-CRP tree
+    of ``n_nodes`` nodes with ``flips`` flips (:func:`tree_leaf_patterns`, ``eq-methods-tree``). Set ``j``
+    draws from ``slotless.rng.trial_generator(seed, j, stream)``."""
+    n_samples = check_int("n_samples", n_samples, 2)
+    matrices, means = [], []
+    for j in range(n_samples):
+        rng = trial_generator(seed, j, stream)
+        if flips is None:
+            x = random_patterns(n_patterns, n_input, active, rng)
+        else:
+            x = tree_leaf_patterns(n_patterns, n_input, active, flips, rng, n_nodes=n_nodes)
+        s = similarity_matrix(x)
+        matrices.append(s)
+        means.append(s[~np.eye(s.shape[0], dtype=bool)].mean())
+    return SimilaritySample(tuple(matrices), np.array(means))
+
+
+def random_similarity_sd(n_input: int, active: int) -> float:
+    """SD of the similarity ``x . x' / s`` of two independent random patterns (hypergeometric overlap):
+    ``sqrt(p (1 - p) (n_i - s) / (s (n_i - 1)))`` with ``p = s / n_i`` ({ref}`sec-structured-similarity`)."""
+    n_input = check_int("n_input", n_input, 2)
+    active = check_int("active", active, 1, n_input)
+    p0 = active / n_input
+    return float(np.sqrt(p0 * (1 - p0) * (n_input - active) / (active * (n_input - 1))))
+
+
+def random_similarity_se(n_input: int, active: int, n_patterns: int, n_samples: int = 1) -> float:
+    """Exact standard error of the mean off-diagonal similarity of ``n_samples`` independent sets of
+    ``n_patterns`` random patterns: the overlaps of distinct pairs are uncorrelated, so it is
+    :func:`random_similarity_sd` over the square root of the number of pairs ({ref}`sec-structured-similarity`)."""
+    n_patterns = check_int("n_patterns", n_patterns, 2)
+    n_samples = check_int("n_samples", n_samples, 1)
+    return float(random_similarity_sd(n_input, active) / np.sqrt(n_patterns * (n_patterns - 1) / 2 * n_samples))
+
+
+def leaf_similarity(tree: CRPTree, n_leaves: int) -> np.ndarray:
+    """:func:`similarity_matrix` of the first ``n_leaves`` leaves of ``tree`` in depth-first order, so
+    that leaves with a recent common ancestor sit next to each other ({numref}`fig-structured-similarity`)."""
+    n_leaves = check_int("n_leaves", n_leaves, 1)
+    return similarity_matrix(tree.patterns[tree.leaves[:n_leaves]])

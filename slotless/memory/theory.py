@@ -11,9 +11,14 @@ Notation (``sec-methods-notation``): ``n_input`` = n_i, ``n_hidden`` = n_h, ``ac
 learning rate. The probability level of Theorem 1(ii) is called ``delta`` here, to keep
 it apart from the learning rate.
 
-All functions are pure: they take numbers (ages may be arrays) and return float64
+The formulas are pure: they take numbers (ages may be arrays) and return float64
 numbers or arrays. The only randomness, in :func:`mhn_dprime_finite_T`, comes from an
 explicit seed through :mod:`slotless.rng`.
+
+The second half of the module holds the **checks** of the chapter: each computes both sides of one
+result on the engine's simulations (a simulated mean with its standard error, and the formula) and
+returns them, so that the chapter asserts their agreement with a stated tolerance. Randomness there
+(bootstrap resamples, the readable networks of Remark 3) comes from a generator the caller passes.
 """
 
 from __future__ import annotations
@@ -26,7 +31,10 @@ from scipy import special, stats
 
 from ..checks import ConfigError, check_float, check_int
 from ..rng import trial_generator
-from .patterns import cue_size
+from .metrics import ExpFit, exp_fit, exp_fit_excluding_floored, paired_dprime, sdt_dprime
+from .network import init_network, learn
+from .patterns import cue_size, random_patterns
+from .protocol import run_trials
 
 __all__ = [
     "survival",
@@ -50,6 +58,41 @@ __all__ = [
     "kwinner_rd_theory",
     "decay_rate_mhn",
     "decay_rate_kwinner",
+    "pb_approx_error",
+    "pb_error_scaling",
+    "MemoryArrays",
+    "memory_arrays",
+    "window_mean_se",
+    "Comparison",
+    "WindowComparison",
+    "is_survival_indicator",
+    "survival_windows",
+    "SurvivorRetrieval",
+    "survivor_retrieval",
+    "OverlapThresholds",
+    "overlap_thresholds",
+    "rd_windows",
+    "DecayRate",
+    "decay_rate_with_se",
+    "lost_memory_residual",
+    "BaselineCheck",
+    "pseudo_baseline_check",
+    "baseline_variance_check",
+    "DzCheck",
+    "pooled_dz_check",
+    "FiniteTCheck",
+    "finite_T_check",
+    "SDTCheck",
+    "sdt_check",
+    "engine_mismatches",
+    "SlotCheck",
+    "slot_overwrite_check",
+    "AverageCheck",
+    "exponential_average_check",
+    "trace_horizon",
+    "trace_windows",
+    "ForgettingLawCheck",
+    "forgetting_law_check",
 ]
 
 
@@ -415,3 +458,443 @@ def pb_gauss_limit(n_input: int, active: int, n_hidden: int, cue_fraction: float
     n_input, active, n_hidden, c, m = _check_sizes(n_input, active, n_hidden, cue_fraction)
     p = active / n_input
     return p + math.sqrt(c * (1 - p) / n_input) * expected_max_normal(n_hidden) * (1 - p) / math.sqrt(1 - c * p)
+
+
+# =========================================================================== checks on simulations
+# Each function below computes both sides of one result of {ref}`ch-memory-results` (a simulated
+# quantity with its standard error, and the formula), so that the chapter can assert their agreement
+# with a stated tolerance. They read the arrays of the package's engine (:mod:`slotless.memory.protocol`)
+# or run the readable network (:mod:`slotless.memory.network`); none of them simulates on its own
+# except where it says so.
+
+
+@dataclass(frozen=True)
+class MemoryArrays:
+    """Per-memory arrays of one model at one cue level, age 1 first (``eq-methods-age``).
+
+    ``acc_real``, ``acc_pseudo``: ``(trials, E)`` retrieval accuracy of each memory and of the
+    pseudo-pattern paired with it; ``trace``: ``(trials, E)`` the engine's per-memory trace (for the
+    1-winner MHN the survival indicator, {prf:ref}`thm-mhn-retention`).
+    """
+
+    acc_real: np.ndarray
+    acc_pseudo: np.ndarray
+    trace: np.ndarray
+
+    @property
+    def rd(self) -> np.ndarray:
+        """Per-trial raw difference ``acc_real - acc_pseudo`` (``eq-methods-rd``), ``(trials, E)``."""
+        return self.acc_real - self.acc_pseudo
+
+    @property
+    def trials(self) -> int:
+        return self.acc_real.shape[0]
+
+    @property
+    def memories(self) -> int:
+        return self.acc_real.shape[1]
+
+
+def memory_arrays(*results, n_eval: int) -> MemoryArrays:
+    """The arrays of one or more :class:`~slotless.memory.protocol.TrialResult` (independent trials of the
+    same experiment, pooled along the trial axis), cut to the ``n_eval`` evaluated memories (the extra
+    paper-time pseudo-pattern is dropped). Used by every check of {ref}`ch-memory-results`."""
+    n_eval = check_int("n_eval", n_eval, lo=1)
+    if not results:
+        raise ConfigError("memory_arrays needs at least one TrialResult")
+    return MemoryArrays(*(np.concatenate([getattr(r, k) for r in results])[:, :n_eval]
+                          for k in ("acc_real", "acc_pseudo", "trace")))
+
+
+def window_mean_se(x, lo: int, hi: int) -> tuple[float, float]:
+    """Mean over trials of the per-trial mean over ages ``lo..hi`` of ``x (trials, E)``, and its standard
+    error over trials (ddof 1): the window statistic of every check of {ref}`ch-memory-results`."""
+    x = np.asarray(x)
+    lo = check_int("lo", lo, lo=1)
+    hi = check_int("hi", hi, lo=lo, hi=x.shape[1])
+    per_trial = x[:, lo - 1:hi].mean(axis=1)
+    return per_trial.mean(), per_trial.std(ddof=1) / np.sqrt(per_trial.size)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A simulated mean with its standard error, and the value a formula predicts for it: one assert of
+    {ref}`ch-memory-results`."""
+
+    simulated: float
+    se: float
+    theory: float
+
+    @property
+    def ratio(self) -> float:
+        return self.simulated / self.theory
+
+    @property
+    def z(self) -> float:
+        """(simulated - theory) / se."""
+        return (self.simulated - self.theory) / self.se
+
+    def within(self, n_se: float, slack: float = 0.0) -> bool:
+        """``|simulated - theory| < n_se * se + slack``: the tolerance the chapter asserts."""
+        return bool(abs(self.simulated - self.theory) < n_se * self.se + slack)
+
+
+@dataclass(frozen=True)
+class WindowComparison(Comparison):
+    """A :class:`Comparison` on the ages ``lo..hi`` (inclusive): means over the window's ages (the window
+    tables of {ref}`ch-memory-results`)."""
+
+    lo: int = 1
+    hi: int = 1
+
+
+def _window_checks(x, windows, theory_of_ages) -> list[WindowComparison]:
+    rows = []
+    for lo, hi in windows:
+        mean, se = window_mean_se(x, lo, hi)
+        theory = float(np.mean(theory_of_ages(np.arange(lo, hi + 1))))
+        rows.append(WindowComparison(mean, se, theory, lo, hi))
+    return rows
+
+
+def is_survival_indicator(trace) -> bool:
+    """True iff every entry of a 1-winner MHN's ``trace`` is 0 or 1 (the survival indicator of
+    {prf:ref}`thm-mhn-retention`: eps (1 - eps)^later wins with eps = 1)."""
+    return set(np.unique(np.asarray(trace)).tolist()) <= {0.0, 1.0}
+
+
+def survival_windows(trace, n_hidden: int, windows) -> list[WindowComparison]:
+    """{prf:ref}`thm-mhn-retention` (i) per age window: the fraction of memories still stored (the mean
+    of the survival indicator ``trace (trials, E)``) against the window mean of :func:`survival`."""
+    return _window_checks(trace, windows, lambda ages: survival(ages, n_hidden))
+
+
+@dataclass(frozen=True)
+class SurvivorRetrieval:
+    """{prf:ref}`thm-mhn-retention` (ii) on simulations: ``survivors`` memories still stored, of which
+    ``imperfect`` were not retrieved exactly; ``exact_fail`` = P(some of the n_h - 1 independent
+    competitors overlaps all m cue bits), ``hoeffding`` = the bound n_h exp(-2 (m - m s/n_i)^2 / m) (capped
+    at 1), and ``allowed`` = the expected count plus 4 Poisson SDs plus one."""
+
+    survivors: int
+    imperfect: int
+    exact_fail: float
+    hoeffding: float
+    allowed: float
+
+
+def survivor_retrieval(arrays: MemoryArrays, n_input: int, active: int, n_hidden: int,
+                       cue_fraction: float) -> SurvivorRetrieval:
+    """{prf:ref}`thm-mhn-retention` (ii): count the survivors (trace 1) that were not retrieved with
+    accuracy exactly 1, against the probability that an independent competitor ties or beats the
+    survivor's own drive m (exact, and the Hoeffding bound at theta = m)."""
+    n_input, active, n_hidden, cue_fraction, m = _check_sizes(n_input, active, n_hidden, cue_fraction)
+    alive = arrays.trace == 1.0
+    hoeffding = min(1.0, n_hidden * np.exp(-2 * (m - m * active / n_input) ** 2 / m))
+    # P(some of the n_h - 1 independent competitors overlaps all m cue bits): P(O = m) = pmf[m]
+    exact_fail = -np.expm1((n_hidden - 1) * np.log1p(-overlap_pmf(n_input, active, cue_fraction)[m]))
+    n_alive = int(alive.sum())
+    allowed = n_alive * exact_fail + 4 * np.sqrt(n_alive * exact_fail) + 1
+    return SurvivorRetrieval(n_alive, int((arrays.acc_real[alive] < 1).sum()), float(exact_fail),
+                             float(hoeffding), float(allowed))
+
+
+@dataclass(frozen=True)
+class OverlapThresholds:
+    """The thresholds of {prf:ref}`thm-mhn-retention` (ii) against the exact law of the largest competitor
+    overlap M: ``m`` cue bits, ``mean_max`` = E[M], ``quantile`` = the exact (1 - delta) quantile of M,
+    ``gauss`` and ``hoeffding`` the two thresholds, ``tail_beyond_hoeffding`` = P(M > theta_delta)."""
+
+    m: int
+    mean_max: float
+    quantile: int
+    gauss: float
+    hoeffding: float
+    tail_beyond_hoeffding: float
+
+
+def overlap_thresholds(n_input: int, active: int, n_hidden: int, cue_fraction: float,
+                       delta: float = 0.05) -> OverlapThresholds:
+    """Both sides of {prf:ref}`thm-mhn-retention` (ii): the Hoeffding bound and the Gaussian heuristic
+    against the exact distribution of the largest of n_h independent overlaps (:func:`max_overlap_pmf`)."""
+    n_input, active, n_hidden, cue_fraction, m = _check_sizes(n_input, active, n_hidden, cue_fraction)
+    pm = max_overlap_pmf(n_input, active, n_hidden, cue_fraction)
+    quantile = int(np.searchsorted(np.cumsum(pm), 1.0 - delta))
+    h = theta_hoeffding(n_input, active, n_hidden, cue_fraction, delta)
+    g = theta_gauss(n_input, active, n_hidden, cue_fraction)
+    return OverlapThresholds(m, float(np.arange(m + 1) @ pm), quantile, g, h, float(pm[np.arange(m + 1) > h].sum()))
+
+
+def rd_windows(rd, n_hidden: int, pb: float, windows) -> list[WindowComparison]:
+    """{prf:ref}`thm-mhn-retention` (iii) per age window: the simulated raw difference ``rd (trials, E)``
+    against the window mean of :func:`rd_theory` ``pi_a (1 - p_b)``."""
+    return _window_checks(rd, windows, lambda ages: rd_theory(ages, n_hidden, pb))
+
+
+@dataclass(frozen=True)
+class DecayRate:
+    """An exponential fit of the trial-mean raw difference (``eq-methods-expfit``) and the bootstrap
+    standard error of its decay rate over trials."""
+
+    fit: ExpFit
+    se: float
+
+
+def decay_rate_with_se(rd, age_range, rng: np.random.Generator, n_boot: int = 200,
+                       exclude_floored: bool = False) -> DecayRate:
+    """Fit ln RD(a) over ``age_range`` to the trial mean of ``rd (trials, E)`` (``eq-methods-expfit``) and
+    estimate the SE of the rate from ``n_boot`` resamples of trials drawn from ``rng`` (which advances).
+    The rate is compared with :func:`decay_rate_mhn` ({prf:ref}`thm-mhn-retention` (iii)) and
+    :func:`decay_rate_kwinner` ({prf:ref}`prop-kwinner-forgetting`)."""
+    rd = np.asarray(rd)
+    n_boot = check_int("n_boot", n_boot, lo=2)
+    fit_of = exp_fit_excluding_floored if exclude_floored else exp_fit
+    fit = fit_of(rd.mean(axis=0), age_range=age_range)
+    boot = [fit_of(rd[rng.integers(0, len(rd), len(rd))].mean(axis=0), age_range=age_range).lam
+            for _ in range(n_boot)]
+    return DecayRate(fit, float(np.std(boot, ddof=1)))
+
+
+def lost_memory_residual(arrays: MemoryArrays) -> tuple[float, float]:
+    """The caveat of {prf:ref}`thm-mhn-retention`: the mean over trials of (mean accuracy of the trial's
+    lost memories - mean of its pseudo accuracies), and its SE over trials (trials without a lost
+    memory are skipped)."""
+    lost = arrays.trace == 0.0
+    per_trial = np.array([r[gone].mean() - p.mean() for r, p, gone in zip(arrays.acc_real, arrays.acc_pseudo, lost)
+                          if gone.any()])
+    return per_trial.mean(), per_trial.std(ddof=1) / np.sqrt(per_trial.size)
+
+
+@dataclass(frozen=True)
+class BaselineCheck(Comparison):
+    """{prf:ref}`prop-pseudo-baseline` on simulations: the simulated pseudo mean (SE over trials) against
+    the exact p_b (``theory``), with the code's approximation ``approx`` and the Gaussian limit ``limit``."""
+
+    approx: float = 0.0
+    limit: float = 0.0
+
+
+def pseudo_baseline_check(acc_pseudo, n_input: int, active: int, n_hidden: int, cue_fraction: float) -> BaselineCheck:
+    """Both sides of {prf:ref}`prop-pseudo-baseline`: the mean pseudo accuracy of ``acc_pseudo (trials, E)``
+    (its SE over trials, since a trial's pseudo accuracies share one network) against :func:`pb_exact`,
+    :func:`pb_approx` and :func:`pb_gauss_limit`."""
+    per_trial = np.asarray(acc_pseudo).mean(axis=1)
+    mean, se = per_trial.mean(), per_trial.std(ddof=1) / np.sqrt(per_trial.size)
+    return BaselineCheck(mean, se, pb_exact(n_input, active, n_hidden, cue_fraction),
+                         pb_approx(n_input, active, n_hidden, cue_fraction),
+                         pb_gauss_limit(n_input, active, n_hidden, cue_fraction))
+
+
+def baseline_variance_check(acc_pseudo, n_input: int, active: int, n_hidden: int, cue_fraction: float) -> Comparison:
+    """{prf:ref}`prop-pseudo-baseline`, second moment: the mean over trials of the within-trial variance
+    (ddof 1) of ``acc_pseudo (trials, E)``, its SE over trials, against the exact sigma_B^2."""
+    per_trial_var = np.asarray(acc_pseudo).var(axis=1, ddof=1)
+    return Comparison(per_trial_var.mean(), per_trial_var.std(ddof=1) / np.sqrt(per_trial_var.size),
+                      baseline_var(n_input, active, n_hidden, cue_fraction))
+
+
+def pb_approx_error(n_input: int, active: int, n_hidden_values, cue_fraction: float) -> np.ndarray:
+    """pb_approx - pb_exact for each n_h of ``n_hidden_values`` ({prf:ref}`prop-pseudo-baseline`), shape
+    ``(len(n_hidden_values),)``."""
+    return np.array([pb_approx(n_input, active, int(n), cue_fraction) - pb_exact(n_input, active, int(n), cue_fraction)
+                     for n in n_hidden_values])
+
+
+def pb_error_scaling(n_inputs, fraction: float = 0.1, n_hidden: int = 100,
+                     cue_fraction: float = 1.0) -> tuple[float, np.ndarray]:
+    """The large-n_i statement of {prf:ref}`prop-pseudo-baseline`: returns ``(limit, scaled)``, the derived
+    constant sqrt(c(1-p)) (sqrt(2 ln n_h) - e_{n_h} (1-p)/sqrt(1-cp)) and, per n_i of ``n_inputs``,
+    sqrt(n_i) (pb_approx - pb_exact) at s = ``fraction`` n_i (shape ``(len(n_inputs),)``)."""
+    p, c = check_float("fraction", fraction, 0.0, 1.0, lo_open=True, hi_open=True), cue_fraction
+    limit = np.sqrt(c * (1 - p)) * (np.sqrt(2 * np.log(n_hidden))
+                                    - expected_max_normal(n_hidden) * (1 - p) / np.sqrt(1 - c * p))
+    scaled = np.array([np.sqrt(n_i) * (pb_approx(n_i, int(round(p * n_i)), n_hidden, c)
+                                       - pb_exact(n_i, int(round(p * n_i)), n_hidden, c)) for n_i in n_inputs])
+    return float(limit), scaled
+
+
+@dataclass(frozen=True)
+class DzCheck:
+    """{prf:ref}`cor-mhn-dprime` (1) at ``ages``: the paired d_z of the pooled runs (ddof 0), its bootstrap
+    SE over runs, the population formula :func:`mhn_dz`, and ``checkable``: the ages where the pooled runs
+    hold enough lost memories for the comparison (age 1, or at least ``min_lost`` expected)."""
+
+    ages: np.ndarray
+    pooled: np.ndarray
+    se: np.ndarray
+    population: np.ndarray
+    checkable: np.ndarray
+
+
+def pooled_dz_check(arrays: MemoryArrays, ages, n_input: int, active: int, n_hidden: int, cue_fraction: float,
+                    rng: np.random.Generator, n_boot: int = 300, min_lost: float = 20) -> DzCheck:
+    """Both sides of {prf:ref}`cor-mhn-dprime` (1): the d_z of all runs pooled, with a bootstrap SE from
+    ``n_boot`` resamples of runs drawn from ``rng`` (which advances), against the population d_z."""
+    ages = np.atleast_1d(_check_age(ages))
+    d = arrays.rd[:, ages - 1]
+    pooled = d.mean(axis=0) / d.std(axis=0)
+    boot = np.array([(b.mean(axis=0) / b.std(axis=0)) for b in
+                     (d[rng.integers(0, len(d), len(d))] for _ in range(check_int("n_boot", n_boot, lo=2)))])
+    checkable = (ages == 1) | (len(d) * (1 - survival(ages, n_hidden)) >= min_lost)
+    return DzCheck(ages, pooled, boot.std(axis=0, ddof=1), mhn_dz(ages, n_input, active, n_hidden, cue_fraction),
+                   checkable)
+
+
+@dataclass(frozen=True)
+class FiniteTCheck:
+    """{prf:ref}`cor-mhn-dprime` (2) at ``ages``: the authors' paired d' of each sample of T runs
+    ``dprime (n_samples, len(ages))``; the mean and SD of the finite-T mixture estimator; ``se`` = SD /
+    sqrt(n_samples), the SE of the mean over samples; ``population`` = :func:`mhn_dz`."""
+
+    ages: np.ndarray
+    dprime: np.ndarray
+    mixture_mean: np.ndarray
+    mixture_sd: np.ndarray
+    se: np.ndarray
+    population: np.ndarray
+
+
+def finite_T_check(arrays: MemoryArrays, ages, n_input: int, active: int, n_hidden: int, cue_fraction: float,
+                   n_samples: int, runs: int, seed: int, n_mc: int = 2000) -> FiniteTCheck:
+    """Both sides of {prf:ref}`cor-mhn-dprime` (2): the authors' estimator (``eq-methods-dprime``) on the
+    ``n_samples x runs`` d' runs in ``arrays``, against :func:`mhn_dprime_finite_T` (``n_mc`` Monte Carlo
+    samples from ``seed``)."""
+    ages = np.atleast_1d(_check_age(ages))
+    dp = paired_dprime(arrays.acc_real, arrays.acc_pseudo, n_samples=n_samples)[:, ages - 1]
+    mean, sd, _ = mhn_dprime_finite_T(ages, n_input, active, n_hidden, cue_fraction, runs=runs, n_mc=n_mc, seed=seed)
+    return FiniteTCheck(ages, dp, mean, sd, sd / np.sqrt(n_samples),
+                        mhn_dz(ages, n_input, active, n_hidden, cue_fraction))
+
+
+@dataclass(frozen=True)
+class SDTCheck:
+    """{prf:ref}`cor-mhn-dprime` (3) on simulations: the criterion ``theta`` (the exact baseline's 95%
+    quantile); the raw false-alarm rate (a :class:`Comparison`, SE over trials); the raw hit rate per
+    window (:class:`WindowComparison`); and the window mean of the Hautus-corrected d'_SDT
+    (``eq-methods-sdt``)."""
+
+    theta: float
+    false_alarms: Comparison
+    hits: list
+    dprime: list
+
+
+def sdt_check(arrays: MemoryArrays, n_input: int, active: int, n_hidden: int, cue_fraction: float,
+              windows) -> SDTCheck:
+    """Both sides of {prf:ref}`cor-mhn-dprime` (3): simulated hit and false-alarm rates at the criterion of
+    :func:`mhn_sdt` against H = pi_a + (1 - pi_a) F and F = P(B >= theta)."""
+    ages = np.arange(1, arrays.memories + 1)
+    H_th, F_th, _, theta = mhn_sdt(ages, n_input, active, n_hidden, cue_fraction)
+    res = sdt_dprime(arrays.acc_real, arrays.acc_pseudo, threshold=theta)
+    fa_trial = (arrays.acc_pseudo >= theta - 1e-12).mean(axis=1)
+    false_alarms = Comparison(fa_trial.mean(), fa_trial.std(ddof=1) / np.sqrt(fa_trial.size), F_th)
+    hits = (arrays.acc_real >= theta - 1e-12).astype(float)
+    rows = _window_checks(hits, windows, lambda a: H_th[a - 1])
+    return SDTCheck(theta, false_alarms, rows, [res.dprime[lo - 1:hi].mean() for lo, hi in windows])
+
+
+def engine_mismatches(network, protocol, trials: int, seed: int, stream: str) -> tuple[tuple, list]:
+    """{prf:ref}`rem-kwinner` (a): run the fast compiled engine and the readable NumPy path on the same
+    seeds; returns the shape of the per-memory arrays and the names of the arrays that differ (empty
+    when the two agree bit for bit)."""
+    fast = run_trials(network, protocol, trials, seed, stream=stream)
+    ref = run_trials(network, protocol, trials, seed, stream=stream, engine="readable")
+    names = ("acc_real", "acc_pseudo", "trace", "hidden_usage")
+    return fast.acc_real.shape, [n for n in names if not np.array_equal(getattr(fast, n), getattr(ref, n))]
+
+
+@dataclass(frozen=True)
+class SlotCheck:
+    """{prf:ref}`rem-kwinner` (a) step by step: of ``steps`` presentations, how many chose a best-matching
+    unit and how many overwrote exactly that unit's row and column with the pattern; whether the final
+    weights are binary with W_yx = W_xy^T."""
+
+    steps: int
+    best_match: int
+    overwritten: int
+    transposed: bool
+    binary: bool
+
+
+def slot_overwrite_check(config, n_patterns: int, rng: np.random.Generator) -> SlotCheck:
+    """Both sides of {prf:ref}`rem-kwinner` (a): step the readable network (float64) of a 1-winner
+    ``config`` through ``n_patterns`` random patterns drawn from ``rng`` and compare each step with the
+    slot model (one best-matching unit overwritten by the pattern)."""
+    net = init_network(config, rng, dtype="float64")
+    xs = random_patterns(n_patterns, config.n_input, config.active, rng)
+    best = overwritten = 0
+    for x in xs:
+        overlap_before = net.w_xy @ x
+        (u,) = learn(net, x)
+        best += int(overlap_before[u] == overlap_before.max())
+        overwritten += int(np.array_equal(net.w_xy[u], x) and np.array_equal(net.w_yx[:, u], x))
+    return SlotCheck(len(xs), best, overwritten, bool(np.array_equal(net.w_xy, net.w_yx.T)),
+                     set(np.unique(net.w_xy).tolist()) <= {0.0, 1.0})
+
+
+@dataclass(frozen=True)
+class AverageCheck:
+    """{prf:ref}`rem-kwinner` (b)/(c) on one network: the max error of the symmetry identity, the max error
+    of the exponential-average formula, and whether every absent connection is still exactly 0."""
+
+    symmetry_error: float
+    average_error: float
+    absent_zero: bool
+
+
+def exponential_average_check(config, n_patterns: int, rng: np.random.Generator) -> AverageCheck:
+    """Both sides of {prf:ref}`rem-kwinner` (b) and (c): learn ``n_patterns`` random patterns (from ``rng``)
+    with the readable network in float64, keep every unit's wins, and rebuild W_xy from the exponential
+    average and W_xy - W_yx^T from the symmetry identity."""
+    net = init_network(config, rng, dtype="float64")
+    w0_xy, w0_yx = net.w_xy.copy(), net.w_yx.copy()
+    xs = random_patterns(n_patterns, config.n_input, config.active, rng)
+    won = [learn(net, x) for x in xs]
+    eps, m_u = config.epsilon, net.wins
+    expo = (1 - eps) ** m_u[:, None] * w0_xy
+    for u in range(config.n_hidden):
+        times = [t for t, w in enumerate(won) if u in w]
+        for nth, t in enumerate(times, start=1):
+            expo[u] += eps * (1 - eps) ** (len(times) - nth) * xs[t] * net.mask[u]
+    err_sym = np.abs((net.w_xy - net.w_yx.T) - (1 - eps) ** m_u[:, None] * (w0_xy - w0_yx.T)).max()
+    absent = bool(np.all(net.w_xy[~net.mask] == 0) and np.all(net.w_yx[~net.mask.T] == 0))
+    return AverageCheck(float(err_sym), float(np.abs(net.w_xy - expo).max()), absent)
+
+
+def trace_horizon(n_hidden: int, winners: int, epsilon: float) -> float:
+    """n_h / (eps k): the ages up to which {prf:ref}`rem-kwinner` (b) is stated as accurate."""
+    return n_hidden / (epsilon * winners)
+
+
+def trace_windows(trace, n_hidden: int, winners: int, epsilon: float, windows) -> list[WindowComparison]:
+    """{prf:ref}`rem-kwinner` (b) per age window: the engine's mean trace of ``trace (trials, E)`` against
+    the window mean of :func:`kwinner_trace`."""
+    return _window_checks(trace, windows, lambda ages: kwinner_trace(ages, n_hidden, winners, epsilon))
+
+
+@dataclass(frozen=True)
+class ForgettingLawCheck:
+    """{prf:ref}`prop-kwinner-forgetting` on simulations: ``rd1`` = the trial-mean RD at age 1; ``decay`` =
+    the fitted decay rate (floored points dropped) with its bootstrap SE; ``law_rate`` =
+    :func:`decay_rate_kwinner`; ``windows``: the simulated RD per window against the law; ``via_trace``:
+    per window, RD(1) times the measured mean trace / eps (assumption (A1) with the measured trace)."""
+
+    rd1: float
+    decay: DecayRate
+    law_rate: float
+    windows: list
+    via_trace: list
+
+
+def forgetting_law_check(arrays: MemoryArrays, n_hidden: int, winners: int, epsilon: float, fit_ages, windows,
+                         rng: np.random.Generator, n_boot: int = 200) -> ForgettingLawCheck:
+    """Both sides of {prf:ref}`prop-kwinner-forgetting` for one K-winner setting: the simulated raw
+    difference and its fitted decay rate (bootstrap SE from ``rng``, which advances) against
+    :func:`kwinner_rd_theory` calibrated at RD(1), and against RD(1) x the measured trace."""
+    rd_runs = arrays.rd
+    rd = rd_runs.mean(axis=0)
+    decay = decay_rate_with_se(rd_runs, fit_ages, rng, n_boot, exclude_floored=True)
+    rows = _window_checks(rd_runs, windows, lambda a: kwinner_rd_theory(a, n_hidden, winners, epsilon, rd[0]))
+    trace = arrays.trace.mean(axis=0)
+    via_trace = [(rd[0] * trace[lo - 1:hi] / epsilon).mean() for lo, hi in windows]
+    return ForgettingLawCheck(rd[0], decay, decay_rate_kwinner(n_hidden, winners, epsilon), rows, via_trace)

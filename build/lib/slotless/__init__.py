@@ -1,0 +1,26 @@
+"""slotless: an executable reproduction of *Neural Computation Without Slots*
+(Bhandarkar & McClelland, arXiv 2511.04593). The package mirrors the book:
+
+- ``memory/``     Part I: ``patterns``, ``network`` (the K-winner and 1-winner MHN), ``kernels`` (every
+  compiled function), ``protocol`` (continual learning), ``metrics`` (d', markers, fits), ``theory``
+- ``attention/``  Part II: ``task`` (Case Sequence Task), ``tensors``, ``transformer``, ``mhn``
+  (the MHN-Transformer), ``rules`` (the W_K rules), ``training`` (sweeps), ``diagnostics``
+- ``book``        what every chapter shares: scale, seeds, shared runs, figure style
+- ``perf/``       the straightforward reference implementation and the speed benchmark
+- ``cli``, ``checks`` (one-line errors), ``io`` (atomic writes, the keyed cache), ``rng``, ``warmup``
+"""
+
+__version__ = "0.1.0"
+
+import os as _os
+
+import numba as _numba
+
+from .io import PACKAGE_DIR as _PACKAGE_DIR
+from .io import source_hash as _source_hash
+
+# numba's on-disk cache notices edits to the file of a cached function, but not to the functions it
+# compiles in from other modules. One cache directory per version of the package source makes a
+# stale kernel impossible.
+if not _os.environ.get("NUMBA_CACHE_DIR"):
+    _numba.config.CACHE_DIR = str(_PACKAGE_DIR / "__pycache__" / f"numba-{_source_hash()[:16]}")

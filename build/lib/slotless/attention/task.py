@@ -1,0 +1,281 @@
+"""The Case Sequence Task and its held-out splits.
+
+Book: {ref}`ch-case-sequence` introduces the task and {ref}`ch-methods` defines it (``eq-methods-task``);
+the held-out splits are a book addition used in {ref}`ch-training`.
+
+Tokens are one-hot vectors of dimension 3L: ``[0, L)`` lowercase letters, ``[L, 2L)`` uppercase
+letters, ``[2L, 3L)`` query tokens ("a/A", "b/B", ...). A sequence is C <= L distinct letters (the
+first C of a random permutation), each lower- or uppercase with probability 1/2, then the query
+token of the letter at a uniformly chosen context position. The target is that letter's case,
+one-hot: lowercase ``[1, 0]``, uppercase ``[0, 1]``.
+
+A sequence is held as integer arrays ``letters: (n, C)`` (letter index per position),
+``cases: (n, C)`` (0 lower, 1 upper) and ``query: (n,)`` (queried position); :func:`encode` turns
+them into tensors.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from itertools import permutations, product
+
+import numpy as np
+import torch
+
+from ..checks import ConfigError, check_float, check_int
+from .transformer import SlowWeights
+
+__all__ = [
+    "Sequences",
+    "CaseBatch",
+    "check_task",
+    "n_sequences",
+    "draw_sequences",
+    "encode",
+    "sample_batch",
+    "redraw_excluded",
+    "sequence_ids",
+    "enumerate_sequences",
+    "toy_two_letter_set",
+    "permutation_reduced_set",
+    "heldout_split",
+    "token_names",
+    "describe",
+    "hand_built_weights",
+    "matching_attention_bound",
+]
+
+MAX_ENUMERATE = 2_000_000
+
+
+def check_task(letters: int, context: int) -> tuple[int, int]:
+    """Validate ``letters >= context >= 1``; return them as ints. Book: ``eq-methods-task``."""
+    L = check_int("letters", letters, 1)
+    C = check_int("context", context, 1, L)
+    return L, C
+
+
+def n_sequences(letters: int, context: int) -> int:
+    """Number of distinct sequences ``L!/(L-C)! * 2^C * C`` (1536 at L = C = 4).
+    Book: ``eq-methods-task`` ({ref}`ch-case-sequence`).
+    """
+    L, C = check_task(letters, context)
+    return math.perm(L, C) * 2**C * C
+
+
+@dataclass
+class Sequences:
+    """Integer description of ``n`` sequences: ``letters (n, C)``, ``cases (n, C)``, ``query (n,)``.
+    Book: ``eq-methods-task``.
+    """
+
+    letters: np.ndarray
+    cases: np.ndarray
+    query: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.query)
+
+    def take(self, idx) -> "Sequences":
+        return Sequences(self.letters[idx], self.cases[idx], self.query[idx])
+
+
+@dataclass
+class CaseBatch:
+    """An encoded batch. ``X: (B, C, 3L)`` context, ``xq: (B, 3L)`` query token, ``y: (B, 2)`` target;
+    ``seqs`` the integer description. Book: ``eq-methods-task``."""
+
+    X: torch.Tensor
+    xq: torch.Tensor
+    y: torch.Tensor
+    seqs: Sequences
+
+
+def draw_sequences(letters: int, context: int, n: int, rng: np.random.Generator) -> Sequences:
+    """``n`` i.i.d. sequences from the full task distribution, with one ``rng.random`` call.
+    Book: ``eq-methods-task`` ({ref}`ch-case-sequence`).
+    """
+    L, C = check_task(letters, context)
+    n = check_int("n", n, 0)
+    u = rng.random((n, L + C + 1))
+    lets = np.argsort(u[:, :L], axis=1)[:, :C]
+    cases = (u[:, L : L + C] < 0.5).astype(np.int64)
+    query = np.minimum((u[:, L + C] * C).astype(np.int64), C - 1)
+    return Sequences(lets.astype(np.int64), cases, query)
+
+
+def sequence_ids(seqs: Sequences, letters: int) -> np.ndarray:
+    """A unique int64 id per sequence (mixed radix over letters, cases, query), shape ``(n,)``.
+    Book: ``sec-methods-task``.
+    """
+    L = check_int("letters", letters, 1)
+    n, C = seqs.letters.shape
+    if C * math.log2(max(L, 2)) + C + math.log2(max(C, 2)) > 62:
+        raise ConfigError(f"letters={L}, context={C}: too many sequences for integer ids")
+    ids = np.zeros(n, dtype=np.int64)
+    for c in range(C):
+        ids = ids * L + seqs.letters[:, c]
+    for c in range(C):
+        ids = ids * 2 + seqs.cases[:, c]
+    return ids * C + seqs.query
+
+
+def encode(seqs: Sequences, letters: int, dtype=torch.float32):
+    """One-hot tensors ``X (n, C, 3L)``, ``xq (n, 3L)``, ``y (n, 2)`` for integer sequences.
+    Book: ``eq-methods-task`` ({ref}`ch-case-sequence`).
+    """
+    L = check_int("letters", letters, 1)
+    lets = torch.as_tensor(seqs.letters, dtype=torch.long)
+    cases = torch.as_tensor(seqs.cases, dtype=torch.long)
+    query = torch.as_tensor(seqs.query, dtype=torch.long)
+    X = torch.nn.functional.one_hot(lets + L * cases, 3 * L).to(dtype)
+    qlet = torch.gather(lets, -1, query.unsqueeze(-1)).squeeze(-1)
+    qcase = torch.gather(cases, -1, query.unsqueeze(-1)).squeeze(-1)
+    xq = torch.nn.functional.one_hot(2 * L + qlet, 3 * L).to(dtype)
+    y = torch.nn.functional.one_hot(qcase, 2).to(dtype)
+    return X, xq, y
+
+
+def redraw_excluded(seqs: Sequences, letters: int, context: int, rng, exclude) -> Sequences:
+    """Redraw, by rejection and in place, every sequence whose id is in the sorted array ``exclude``.
+
+    Used by the held-out split: training never sees an excluded sequence.
+    Book: ``sec-methods-task`` ({ref}`ch-training`).
+    """
+    for _ in range(10_000):
+        bad = np.isin(sequence_ids(seqs, letters), exclude)
+        if not bad.any():
+            return seqs
+        new = draw_sequences(letters, context, int(bad.sum()), rng)
+        seqs.letters[bad], seqs.cases[bad], seqs.query[bad] = new.letters, new.cases, new.query
+    raise ConfigError("exclude removes (almost) every sequence; use a smaller held-out fraction")
+
+
+def sample_batch(letters: int, context: int, batch_size: int, rng: np.random.Generator,
+                 exclude: np.ndarray | None = None, dtype=torch.float32) -> CaseBatch:
+    """A fresh batch; sequences whose id is in the sorted array ``exclude`` are redrawn (rejection).
+    Book: ``eq-methods-task`` ({ref}`ch-case-sequence`).
+    """
+    L, C = check_task(letters, context)
+    B = check_int("batch_size", batch_size, 1)
+    seqs = draw_sequences(L, C, B, rng)
+    if exclude is not None and len(exclude):
+        seqs = redraw_excluded(seqs, L, C, rng, exclude)
+    X, xq, y = encode(seqs, L, dtype)
+    return CaseBatch(X, xq, y, seqs)
+
+
+def enumerate_sequences(letters: int, context: int) -> Sequences:
+    """Every distinct sequence, in a fixed order (1536 at L = C = 4).
+    Book: ``eq-methods-task`` ({ref}`ch-case-sequence`).
+    """
+    L, C = check_task(letters, context)
+    if n_sequences(L, C) > MAX_ENUMERATE:
+        raise ConfigError(f"letters={L}, context={C}: {n_sequences(L, C)} sequences is too many to enumerate")
+    rows = [(p, cs, qi) for p in permutations(range(L), C) for cs in product((0, 1), repeat=C) for qi in range(C)]
+    return Sequences(
+        np.array([r[0] for r in rows], dtype=np.int64).reshape(-1, C),
+        np.array([r[1] for r in rows], dtype=np.int64).reshape(-1, C),
+        np.array([r[2] for r in rows], dtype=np.int64),
+    )
+
+
+def permutation_reduced_set(letters: int) -> Sequences:
+    """The letters in fixed order (C = L), all 2^L case assignments, each with each of the L queries.
+    Book: ``sec-methods-task``.
+    """
+    L = check_int("letters", letters, 1, 20)
+    rows = [(cs, qi) for cs in product((0, 1), repeat=L) for qi in range(L)]
+    return Sequences(
+        np.tile(np.arange(L, dtype=np.int64), (len(rows), 1)),
+        np.array([r[0] for r in rows], dtype=np.int64).reshape(-1, L),
+        np.array([r[1] for r in rows], dtype=np.int64),
+    )
+
+
+def toy_two_letter_set() -> Sequences:
+    """The 2-letter toy set: letters a, b in fixed order, all 4 case combinations, both queries (8).
+    Book: ``sec-methods-task``.
+    """
+    return permutation_reduced_set(2)
+
+
+@dataclass
+class HeldoutSplit:
+    """``test_ids``: sorted ids never drawn in training; ``test``: those sequences."""
+
+    test_ids: np.ndarray
+    test: Sequences
+
+
+def heldout_split(letters: int, context: int, fraction: float, rng: np.random.Generator) -> HeldoutSplit:
+    """Hold out a random ``fraction`` of all sequences (book addition, {ref}`ch-training`).
+
+    The training sampler excludes them (pass ``test_ids`` as ``exclude`` to :func:`sample_batch`);
+    accuracy on ``test`` then measures generalisation to sequences never seen in training.
+    Book: ``sec-methods-task``.
+    """
+    L, C = check_task(letters, context)
+    fraction = check_float("heldout_fraction", fraction, 0.0, 0.9, lo_open=True)
+    every = enumerate_sequences(L, C)
+    n_test = max(1, int(round(fraction * len(every))))
+    idx = np.sort(rng.choice(len(every), size=n_test, replace=False))
+    test = every.take(idx)
+    return HeldoutSplit(np.sort(sequence_ids(test, L)), test)
+
+
+def token_names(letters: int) -> list[str]:
+    """Names of the 3L tokens: 'a'.., 'A'.., 'a/A'.. (letters beyond 'z' get numbers).
+    Book: ``eq-methods-task`` ({ref}`ch-case-sequence`).
+    """
+    L = check_int("letters", letters, 1)
+    low = [chr(97 + i) if i < 26 else f"l{i}" for i in range(L)]
+    up = [s.upper() for s in low]
+    return low + up + [f"{lo}/{u}" for lo, u in zip(low, up)]
+
+
+def describe(seqs: Sequences, letters: int) -> list[str]:
+    """Human-readable sequences, e.g. ``'c A d b | a/A -> upper'``.
+    Book: ``eq-methods-task`` ({ref}`ch-case-sequence`).
+    """
+    names = token_names(letters)
+    L = letters
+    out = []
+    for lets, cs, qi in zip(seqs.letters, seqs.cases, seqs.query):
+        ctx = " ".join(names[int(letter) + L * int(case)] for letter, case in zip(lets, cs))
+        out.append(f"{ctx} | {names[2 * L + int(lets[qi])]} -> {'upper' if cs[qi] else 'lower'}")
+    return out
+
+
+def hand_built_weights(letters: int, key_dim: int, scale: float, seed: int = 0) -> SlowWeights:
+    """One-layer weights that solve every sequence of the task ({ref}`ch-case-sequence`, ``eq-case-sequence-forward``).
+
+    Each letter gets an orthonormal code ``u_l`` (QR of a ``(key_dim, letters)`` standard normal draw from
+    ``torch.Generator().manual_seed(seed)``, float64); the query token's column of W_Q and both case columns of
+    W_K are ``scale * u_l``, and W_V maps lowercase to ``[1, 0]`` and uppercase to ``[0, 1]``. Shapes
+    ``W_Q, W_K: (key_dim, 3L)``, ``W_V: (2, 3L)``, float64.
+    """
+    L = check_int("letters", letters, 1)
+    dk = check_int("key_dim", key_dim, L)
+    s = check_float("scale", scale, 0.0, lo_open=True)
+    g = torch.Generator().manual_seed(check_int("seed", seed, 0))
+    U = torch.linalg.qr(torch.randn(dk, L, generator=g, dtype=torch.float64))[0]  # orthonormal letter codes
+    W_Q = torch.zeros(dk, 3 * L, dtype=torch.float64)
+    W_K = torch.zeros(dk, 3 * L, dtype=torch.float64)
+    W_V = torch.zeros(2, 3 * L, dtype=torch.float64)
+    W_Q[:, 2 * L:] = s * U
+    W_K[:, :L] = s * U
+    W_K[:, L:2 * L] = s * U
+    W_V[0, :L] = 1.0
+    W_V[1, L:2 * L] = 1.0
+    return SlowWeights(W_Q, W_K, W_V)
+
+
+def matching_attention_bound(context: int, scale: float) -> float:
+    """The least attention the hand-built weights (:func:`hand_built_weights`, gamma = 1) put on the queried item:
+    its logit is ``scale^2`` against 0 for the ``context - 1`` others (orthonormal codes), so the weight is at
+    least ``1 / (1 + (C - 1) exp(-scale^2))`` ({ref}`ch-case-sequence`)."""
+    C = check_int("context", context, 1)
+    s = check_float("scale", scale, 0.0, lo_open=True)
+    return 1 / (1 + (C - 1) * math.exp(-s**2))

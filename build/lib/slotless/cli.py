@@ -1,0 +1,162 @@
+"""Command line: ``python -m slotless {memory,case-sequence} ...``.
+
+A thin layer over the package's functions. Bad input exits with status 2 and one
+line naming the parameter; results are written atomically as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from .checks import ConfigError
+from .io import atomic_write_json, check_writable
+
+__all__ = ["main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors are one line and exit 2 (no usage dump)."""
+
+    def error(self, message):  # noqa: D102 - argparse hook
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+# --------------------------------------------------------------------------- memory
+def _add_memory(sub) -> None:
+    parser = sub.add_parser("memory", help="continual-learning retention experiment (Part I)")
+    parser.add_argument("--model", default="kwinner", help="network preset: kwinner, kwinner-alt or mhn")
+    for flag, kind in (("--n-input", int), ("--n-hidden", int), ("--active", int), ("--fan-in", float),
+                       ("--winners", int), ("--epsilon", float)):
+        parser.add_argument(flag, type=kind, default=None, help="override the preset")
+    parser.add_argument("--winner-rule", default=None, help="topk (default) or random (control)")
+    parser.add_argument("--tie-break", default=None, help="random (default) or lowest_index")
+    parser.add_argument("--data", default="random", help="random or tree")
+    parser.add_argument("--flips", type=int, default=None, help="bit flips b per tree edge (tree data)")
+    parser.add_argument("--uniform-baseline", action="store_true", help="also score unstructured patterns")
+    parser.add_argument("--protocol", default="paper", help="size preset: paper (default) or later")
+    parser.add_argument("--burn-in", type=int, default=None, help="burn-in patterns B (preset default)")
+    parser.add_argument("--memories", type=int, default=None, help="evaluated memories N (preset default)")
+    parser.add_argument("--pseudo", type=int, default=None, help="pseudo-patterns P >= N (preset default)")
+    parser.add_argument("--cue", type=float, default=1.0, help="cue level c in (0, 1]")
+    parser.add_argument("--trials", type=int, default=1, help="independent trials T")
+    parser.add_argument("--seed", type=int, default=0, help="master seed")
+    parser.add_argument("--stream", default="memory", help="stream name of the per-trial generators")
+    parser.add_argument("--dtype", default="float32", help="float32 (default) or float64")
+    parser.add_argument("--out", required=True, help="result JSON path (written atomically)")
+    parser.set_defaults(run=_run_memory)
+
+
+def _run_memory(args) -> dict:
+    from .memory.network import preset
+    from .memory.protocol import protocol_preset, run_trials
+
+    network = preset(args.model, n_input=args.n_input, n_hidden=args.n_hidden, active=args.active,
+                     fan_in=args.fan_in, winners=args.winners, epsilon=args.epsilon,
+                     winner_rule=args.winner_rule, tie_break=args.tie_break)
+    protocol = protocol_preset(args.protocol, n_burn_in=args.burn_in, n_eval=args.memories,
+                               n_pseudo=args.pseudo, cue_fraction=args.cue, data=args.data, flips=args.flips,
+                               uniform_baseline=args.uniform_baseline)
+    result = run_trials(network, protocol, args.trials, args.seed, args.stream, dtype=args.dtype,
+                        progress=args.progress)
+    out = {"config": dict(result.config, model=args.model, protocol_preset=args.protocol),
+           "acc_real": result.acc_real.tolist(), "acc_pseudo": result.acc_pseudo.tolist()}
+    if result.acc_uniform is not None:
+        out["acc_uniform"] = result.acc_uniform.tolist()
+    return out
+
+
+# --------------------------------------------------------------------- case-sequence
+def _add_case_sequence(sub) -> None:
+    from .attention.training import MODELS
+
+    parser = sub.add_parser("case-sequence", help="Case Sequence Task training sweep (Part II)")
+    parser.add_argument("--model", required=True, choices=tuple(MODELS), help="which model to train")
+    parser.add_argument("--preset", default="default",
+                        help="default (book: exact gradients, gamma=1) or paper (the authors' saved sweep)")
+    parser.add_argument("--letters", type=int, default=4, help="L, number of letters")
+    parser.add_argument("--context", type=int, default=4, help="C <= L, context length")
+    parser.add_argument("--key-dim", type=int, default=None, help="d_k (default 32)")
+    parser.add_argument("--hidden", type=int, default=None, help="n_h fast units (MHN models; default 8)")
+    parser.add_argument("--lr", type=float, default=None, help="learning rate (overrides the preset)")
+    parser.add_argument("--key-lr", type=float, default=None, help="W_K learning rate (overrides the preset)")
+    parser.add_argument("--input-projections", action=argparse.BooleanOptionalAction, default=None,
+                        help="fixed input projections W_items (default on; needs hidden >= 2L)")
+    parser.add_argument("--mask-unrecruited", action="store_true", default=None,
+                        help="give units that hold no item logit -inf (book addition)")
+    parser.add_argument("--heldout-fraction", type=float, default=None,
+                        help="hold out this fraction of all sequences from training and report accuracy on them")
+    parser.add_argument("--eval-context", type=int, default=None,
+                        help="also report accuracy at this longer context (> --context)")
+    parser.add_argument("--seeds", type=int, default=10, help="number of seeds (stacked)")
+    parser.add_argument("--batches", type=int, default=5000, help="training batches")
+    parser.add_argument("--batch-size", type=int, default=64, help="sequences per batch")
+    parser.add_argument("--seed", type=int, default=0, help="master seed")
+    parser.add_argument("--bin-size", type=int, default=None, help="batches per curve bin (default batches/100)")
+    parser.add_argument("--out", required=True, help="result JSON path (written atomically)")
+    parser.set_defaults(run=_run_case_sequence)
+
+
+def _run_case_sequence(args) -> dict:
+    from .attention.diagnostics import binned
+    from .attention.training import resolve_config, run_sweep
+    from .checks import check_int
+
+    config = resolve_config(
+        args.model, args.preset, letters=args.letters, context=args.context, key_dim=args.key_dim,
+        hidden=args.hidden, lr=args.lr, key_lr=args.key_lr, input_projections=args.input_projections,
+        mask_unrecruited=args.mask_unrecruited, heldout_fraction=args.heldout_fraction,
+        eval_context=args.eval_context)
+    batches = check_int("--batches", args.batches, 1)
+    bin_size = check_int("--bin-size", args.bin_size if args.bin_size is not None else max(1, batches // 100), 1)
+    result = run_sweep(config, check_int("--seeds", args.seeds, 1), batches,
+                       check_int("--batch-size", args.batch_size, 1), check_int("--seed", args.seed, 0),
+                       progress=args.progress)
+    return {
+        "config": config.to_dict(),
+        "seeds": result.seeds,
+        "batches": batches,
+        "batch_size": result.batch_size,
+        "seed": result.seed,
+        "final_window": min(config.final_window, batches),
+        "final_accuracy": result.final_accuracy,
+        "final_loss": result.final_loss,
+        "heldout_accuracy": result.heldout_accuracy,
+        "context_accuracy": result.context_accuracy,
+        "batches_to_99": result.batches_to_99,
+        "collision_rate": result.collision_rate,
+        "bin_size": bin_size,
+        "accuracy_curve": binned(result.accuracy, bin_size),
+        "loss_curve": binned(result.loss, bin_size),
+    }
+
+
+# ----------------------------------------------------------------------------- main
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m slotless", description=__doc__.splitlines()[0])
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_memory(sub)
+    _add_case_sequence(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    """Entry point. Returns the process exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args.progress = not args.quiet and sys.stderr.isatty()
+    try:
+        check_writable(args.out, "--out")
+        start = time.perf_counter()
+        result = args.run(args)
+        result["seconds"] = time.perf_counter() - start
+        atomic_write_json(args.out, result)
+    except ConfigError as error:
+        print(f"{parser.prog} {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{parser.prog} {args.command}: interrupted; no result written", file=sys.stderr)
+        return 130
+    return 0

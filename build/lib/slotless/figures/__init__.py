@@ -1,0 +1,1 @@
+"""Figure-drawing code of the book's chapters, one module per chapter."""

@@ -1,0 +1,758 @@
+"""Every compiled (Numba) function of Part I: the random generator, the samplers, tree growth,
+the network draw, winner selection and the whole continual-learning trial.
+
+Book: {ref}`ch-methods` (the model specification) defines what each kernel computes:
+patterns ``eq-methods-patterns``, cues ``eq-methods-cue``, trees ``eq-methods-tree``, the network
+``eq-methods-init`` / ``eq-methods-forward`` / ``eq-methods-update``, ties ``eq-methods-ties`` and the
+trial ``eq-methods-trial``. The readable NumPy path of :mod:`slotless.memory.network` computes the
+same thing, and the tests hold the two equal bit for bit.
+
+Randomness. All sampling runs on a counter-based generator (splitmix64) whose 64-bit seed is drawn
+from the caller's :class:`numpy.random.Generator`, so a compiled trial and the readable path see
+*identical* data for the same trial seed. Sampling without replacement uses Floyd's algorithm
+(exactly uniform subsets); integers in ``[0, n)`` are ``floor(u * n)`` with a 53-bit uniform ``u``
+(bias below 2**-40 for ``n <= 2**13``). Ties and the random winners of the control use the hash
+priority ``splitmix64(step_key + unit)``, where :func:`step_key` mixes a per-network seed, the phase
+(learn / random-learn / retrieve-hidden / retrieve-output) and the step counter.
+
+Python-facing entry points are the public names (``random_rows``, ``cue_rows``, ``grow_tree``,
+``tree_rows``, ``draw_network``, ``kth_largest``, ``trial_data``, ``retrieval_targets``,
+``pow_table``, ``step_key``, ``run_trial_batch``). A cached Numba function that returns a tuple of
+arrays and is also inlined into the cached parallel trial kernel can fail when called from Python
+after that kernel was loaded from the cache ("NRT_adapt_ndarray_to_python: descr is NULL", numba
+0.68.1), so Python calls thin wrappers and never the private callees (underscored) directly.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numba as nb
+import numpy as np
+
+__all__ = [
+    "MAX_TREE_ATTEMPTS",
+    "PHASE_LEARN",
+    "PHASE_RANDOM",
+    "PHASE_RETRIEVE_HIDDEN",
+    "PHASE_RETRIEVE_OUTPUT",
+    "TrialParams",
+    "splitmix64",
+    "random_rows",
+    "cue_rows",
+    "grow_tree",
+    "tree_rows",
+    "draw_network",
+    "step_key",
+    "kth_largest",
+    "trial_data",
+    "retrieval_targets",
+    "pow_table",
+    "run_trial_batch",
+]
+
+# ----------------------------------------------------------------- generator core
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_S30 = np.uint64(30)
+_S27 = np.uint64(27)
+_S31 = np.uint64(31)
+_S11 = np.uint64(11)
+_S40 = np.uint64(40)
+_TREE_RETRY = np.uint64(0xD1B54A32D192ED03)
+_UNIFORM_SALT = np.uint64(0x5851F42D4C957F2D)
+MAX_TREE_ATTEMPTS = 8
+
+
+@nb.njit(cache=True)
+def splitmix64(z):
+    """The splitmix64 finaliser of ``z + golden`` (a bijection on uint64)."""
+    z = z + _GOLDEN
+    z = (z ^ (z >> _S30)) * _M1
+    z = (z ^ (z >> _S27)) * _M2
+    return z ^ (z >> _S31)
+
+
+@nb.njit(cache=True)
+def _next(state):
+    state[0] = state[0] + _GOLDEN
+    z = state[0]
+    z = (z ^ (z >> _S30)) * _M1
+    z = (z ^ (z >> _S27)) * _M2
+    return z ^ (z >> _S31)
+
+
+@nb.njit(cache=True)
+def _uniform(state):
+    """Uniform float64 in [0, 1) with 53 random bits."""
+    return np.float64(_next(state) >> _S11) * 1.1102230246251565e-16
+
+
+@nb.njit(cache=True)
+def _uniform24(state):
+    """Uniform in [0, 1) on a 2**-24 grid: exact in float32 and float64 alike."""
+    return np.float64(_next(state) >> _S40) * 5.960464477539063e-08
+
+
+@nb.njit(cache=True)
+def _randbelow(state, n):
+    return np.int64(_uniform(state) * n)
+
+
+@nb.njit(cache=True)
+def _new_state(seed):
+    state = np.empty(1, dtype=np.uint64)
+    state[0] = seed
+    return state
+
+
+@nb.njit(cache=True)
+def _sample_sorted(state, n, s, marker, out):
+    """Floyd's algorithm: ``out[:s]`` = a uniform s-subset of range(n), ascending.
+
+    ``marker`` (bool, length n) must be all False; it is left all False.
+    """
+    for j in range(n - s, n):
+        t = _randbelow(state, j + 1)
+        if marker[t]:
+            t = j
+        marker[t] = True
+    # collect ascending: scan whichever is cheaper
+    cnt = 0
+    for i in range(n):
+        if marker[i]:
+            out[cnt] = i
+            marker[i] = False
+            cnt += 1
+
+
+@nb.njit(cache=True)
+def _random_rows(seed, n_rows, n, s):
+    """``(n_rows, s)`` int32: each row a uniform s-subset of range(n), ascending."""
+    state = _new_state(seed)
+    out = np.empty((n_rows, s), dtype=np.int32)
+    marker = np.zeros(n, dtype=np.bool_)
+    for r in range(n_rows):
+        _sample_sorted(state, n, s, marker, out[r])
+    return out
+
+
+@nb.njit(cache=True)
+def _cue_rows(seed, targets, m):
+    """For each row of ``targets`` ((n, s) ascending indices) keep m entries, ascending."""
+    n_rows, s = targets.shape
+    state = _new_state(seed)
+    out = np.empty((n_rows, m), dtype=np.int32)
+    marker = np.zeros(s, dtype=np.bool_)
+    pos = np.empty(m, dtype=np.int32)
+    for r in range(n_rows):
+        _sample_sorted(state, s, m, marker, pos)
+        for j in range(m):
+            out[r, j] = targets[r, pos[j]]
+    return out
+
+
+@nb.njit(cache=True)
+def _merge_new_ones(row, kept, out):
+    """``out`` = ``row`` sorted, where ``row[:kept]`` is already ascending and the rest is not.
+
+    Sorts the few new entries in place (insertion sort) and merges: no allocation per tree node.
+    """
+    for i in range(kept + 1, row.shape[0]):
+        v = row[i]
+        j = i - 1
+        while j >= kept and row[j] > v:
+            row[j + 1] = row[j]
+            j -= 1
+        row[j + 1] = v
+    i, j = 0, kept
+    for k in range(row.shape[0]):
+        if j >= row.shape[0] or (i < kept and row[i] < row[j]):
+            out[k] = row[i]
+            i += 1
+        else:
+            out[k] = row[j]
+            j += 1
+
+
+@nb.njit(cache=True)
+def _grow_tree(seed, n_nodes, n, s, b):
+    """Nested CRP tree (``eq-methods-tree``). Returns (act (n_nodes, s), parent, depth, leaves)."""
+    state = _new_state(seed)
+    act = np.empty((n_nodes, s), dtype=np.int32)
+    parent = np.full(n_nodes, -1, dtype=np.int32)
+    depth = np.zeros(n_nodes, dtype=np.int32)
+    ccount = np.zeros(n_nodes, dtype=np.int64)
+    ntot = np.zeros(n_nodes, dtype=np.int64)
+    first = np.full(n_nodes, -1, dtype=np.int32)
+    last = np.full(n_nodes, -1, dtype=np.int32)
+    nxt = np.full(n_nodes, -1, dtype=np.int32)
+    marker = np.zeros(n, dtype=np.bool_)
+    chosen = np.zeros(n, dtype=np.bool_)
+    smark = np.zeros(s, dtype=np.bool_)
+    drop = np.empty(b, dtype=np.int32)
+    row = np.empty(s, dtype=np.int32)
+    _sample_sorted(state, n, s, marker, act[0])
+    nodes = 1
+    while nodes < n_nodes:
+        cur = 0
+        while True:
+            if first[cur] != -1:
+                r = _randbelow(state, ntot[cur] + 1)
+                if r < ntot[cur]:
+                    ch = first[cur]
+                    acc = ccount[ch]
+                    while r >= acc:
+                        ch = nxt[ch]
+                        acc += ccount[ch]
+                    ccount[ch] += 1
+                    ntot[cur] += 1
+                    cur = ch
+                    continue
+            # create a new child of cur (first child, or with probability 1/(n+1))
+            new = nodes
+            parent[new] = cur
+            depth[new] = depth[cur] + 1
+            ccount[new] = 1
+            ntot[cur] += 1
+            if first[cur] == -1:
+                first[cur] = new
+            else:
+                nxt[last[cur]] = new
+            last[cur] = new
+            # b of the parent's ones -> 0, b of its original zeros -> 1
+            for j in range(s):
+                marker[act[cur, j]] = True
+            if b > 0:
+                _sample_sorted(state, s, b, smark, drop)
+                for j in range(b):
+                    smark[drop[j]] = True
+                cnt = 0
+                for j in range(s):
+                    if not smark[j]:
+                        row[cnt] = act[cur, j]
+                        cnt += 1
+                for j in range(b):
+                    smark[drop[j]] = False
+                added = 0
+                while added < b:
+                    t = _randbelow(state, n)
+                    if not marker[t] and not chosen[t]:
+                        chosen[t] = True
+                        row[cnt] = t
+                        cnt += 1
+                        added += 1
+                for j in range(s - b, s):
+                    chosen[row[j]] = False
+                _merge_new_ones(row, s - b, act[new])
+            else:
+                act[new] = act[cur]
+            for j in range(s):
+                marker[act[cur, j]] = False
+            nodes += 1
+            break
+    # leaves, depth first in child-creation order (pre-order walk)
+    leaves = np.empty(n_nodes, dtype=np.int32)
+    n_leaves = 0
+    node = 0
+    while True:
+        if first[node] == -1:
+            leaves[n_leaves] = node
+            n_leaves += 1
+        if first[node] != -1:
+            node = first[node]
+            continue
+        while node != 0 and nxt[node] == -1:
+            node = parent[node]
+        if node == 0:
+            break
+        node = nxt[node]
+    return act, parent, depth, leaves[:n_leaves].copy()
+
+
+@nb.njit(cache=True)
+def _shuffle(state, arr):
+    for i in range(arr.shape[0] - 1, 0, -1):
+        j = _randbelow(state, i + 1)
+        tmp = arr[i]
+        arr[i] = arr[j]
+        arr[j] = tmp
+
+
+@nb.njit(cache=True)
+def _tree_rows(seed, n_needed, n_nodes, n, s, b, max_attempts):
+    """``(n_needed, s)`` shuffled leaf patterns, regrowing with the next seed if too few leaves.
+
+    Returns (rows, attempts_used, leaves_found_last); rows has 0 rows if every attempt failed.
+    """
+    grow_seed = seed
+    n_leaves = 0
+    for attempt in range(max_attempts):
+        act, parent, depth, leaves = _grow_tree(grow_seed, n_nodes, n, s, b)
+        n_leaves = leaves.shape[0]
+        if n_leaves >= n_needed:
+            state = _new_state(splitmix64(grow_seed ^ _TREE_RETRY))
+            _shuffle(state, leaves)
+            out = np.empty((n_needed, s), dtype=np.int32)
+            for r in range(n_needed):
+                out[r] = act[leaves[r]]
+            return out, attempt + 1, n_leaves
+        grow_seed = splitmix64(grow_seed + _TREE_RETRY)
+    return np.empty((0, s), dtype=np.int32), max_attempts, n_leaves
+
+
+# Python-facing entry points (see the module note).
+@nb.njit(cache=True)
+def grow_tree(seed, n_nodes, n, s, b):
+    return _grow_tree(seed, n_nodes, n, s, b)
+
+
+@nb.njit(cache=True)
+def tree_rows(seed, n_needed, n_nodes, n, s, b, max_attempts):
+    return _tree_rows(seed, n_needed, n_nodes, n, s, b, max_attempts)
+
+
+@nb.njit(cache=True)
+def random_rows(seed, n_rows, n, s):
+    return _random_rows(seed, n_rows, n, s)
+
+
+@nb.njit(cache=True)
+def cue_rows(seed, targets, m):
+    return _cue_rows(seed, targets, m)
+
+
+
+# ------------------------------------------------------------ networks and winner selection
+PHASE_LEARN = 1
+PHASE_RANDOM = 2
+PHASE_RETRIEVE_HIDDEN = 3
+PHASE_RETRIEVE_OUTPUT = 4
+
+_P40 = np.uint64(1 << 40)
+@nb.njit(cache=True)
+def _draw_network(seed, n_hidden, n_input, phi):
+    """Mask rows (ascending input indices) and two independent U[0,1) initial draws.
+
+    Returns idx (n_h, phi) int32, u1 (n_h, phi), u2 (n_h, phi) float64 on a 2**-24 grid
+    (exact in float32), aligned with idx: W_xy[u, idx[u, j]] = u1[u, j], W_yx[idx[u, j], u] = u2[u, j].
+    """
+    state = _new_state(seed)
+    idx = np.empty((n_hidden, phi), dtype=np.int32)
+    marker = np.zeros(n_input, dtype=np.bool_)
+    for u in range(n_hidden):
+        _sample_sorted(state, n_input, phi, marker, idx[u])
+    u1 = np.empty((n_hidden, phi), dtype=np.float64)
+    u2 = np.empty((n_hidden, phi), dtype=np.float64)
+    for u in range(n_hidden):
+        for j in range(phi):
+            u1[u, j] = _uniform24(state)
+    for u in range(n_hidden):
+        for j in range(phi):
+            u2[u, j] = _uniform24(state)
+    return idx, u1, u2
+
+
+@nb.njit(cache=True)
+def draw_network(seed, n_hidden, n_input, phi):
+    """Python-facing entry of :func:`_draw_network` (see the module note)."""
+    return _draw_network(seed, n_hidden, n_input, phi)
+
+
+@nb.njit(cache=True)
+def step_key(base, phase, step):
+    """The tie/random key of one step: splitmix64(base + splitmix64(phase * 2**40 + step))."""
+    return splitmix64(base + splitmix64(np.uint64(phase) * _P40 + np.uint64(step)))
+
+
+@nb.njit(cache=True)
+def _priority(key, unit):
+    return splitmix64(key + np.uint64(unit))
+
+
+@nb.njit(cache=True)
+def _kth_smallest(buf, kth):
+    """In-place quickselect (median-of-3, Hoare): the value at position ``kth`` of sorted ``buf``."""
+    lo = 0
+    hi = buf.shape[0] - 1
+    while hi > lo:
+        mid = (lo + hi) >> 1
+        a = buf[lo]
+        b = buf[mid]
+        c = buf[hi]
+        if a > b:
+            a, b = b, a
+        if b > c:
+            b, c = c, b
+        if a > b:
+            a, b = b, a
+        piv = b
+        i = lo
+        j = hi
+        while i <= j:
+            while buf[i] < piv:
+                i += 1
+            while buf[j] > piv:
+                j -= 1
+            if i <= j:
+                t = buf[i]
+                buf[i] = buf[j]
+                buf[j] = t
+                i += 1
+                j -= 1
+        if kth <= j:
+            hi = j
+        elif kth >= i:
+            lo = i
+        else:
+            return buf[kth]
+    return buf[kth]
+
+
+@nb.njit(cache=True)
+def _kth_largest(values, k, buf, tau):
+    """The k-th largest entry of ``values`` (1 < k < n).
+
+    ``tau`` (float64, length 1) carries a threshold between calls: if between k and 6k entries
+    are >= tau, the k-th largest is selected among those only (the k largest are all >= tau, so
+    the value is the same); otherwise a full quickselect runs and tau is reset to the 2k-th largest
+    value (or to the k-th if that admits more than 6k entries). The result never depends on tau,
+    only the speed does."""
+    n = values.shape[0]
+    t = tau[0]
+    cnt = 0
+    for i in range(n):
+        v = values[i]
+        if v >= t:
+            buf[cnt] = v
+            cnt += 1
+    if cnt >= k and cnt <= 6 * k:
+        return _kth_smallest(buf[:cnt], cnt - k)
+    buf[:] = values
+    vk = _kth_smallest(buf, n - k)  # now buf[:n-k] holds the n-k smallest entries
+    tau[0] = vk
+    if n - 2 * k >= 0:
+        v2k = _kth_smallest(buf[:n - k], n - 2 * k)
+        above = 0
+        for i in range(n):
+            if values[i] >= v2k:
+                above += 1
+        if above <= 6 * k:  # heavy ties at v2k (e.g. the zeros of an MHN output): keep tau = vk
+            tau[0] = v2k
+    return vk
+
+
+@nb.njit(cache=True)
+def kth_largest(values, k, buf, tau):
+    """Python-facing entry of :func:`_kth_largest` (for tests)."""
+    return _kth_largest(values, k, buf, tau)
+
+
+@nb.njit(cache=True)
+def _select_top(values, k, lowest_index, key, out, buf, tau):
+    """Write the k selected indices (ascending) into out[:k] (the rule of ``eq-methods-ties``).
+
+    ``buf`` is scratch of the same length and dtype as ``values``; ``tau`` see :func:`_kth_largest`."""
+    n = values.shape[0]
+    if k >= n:
+        for i in range(n):
+            out[i] = i
+        return
+    if k == 1:
+        vk = values[0]
+        for i in range(1, n):
+            if values[i] > vk:
+                vk = values[i]
+    else:
+        vk = _kth_largest(values, k, buf, tau)
+    n_gt = 0
+    n_eq = 0
+    for i in range(n):
+        if values[i] > vk:
+            n_gt += 1
+        elif values[i] == vk:
+            n_eq += 1
+    need = k - n_gt
+    if need == n_eq or lowest_index:
+        cnt = 0
+        taken = 0
+        for i in range(n):
+            v = values[i]
+            if v > vk:
+                out[cnt] = i
+                cnt += 1
+            elif v == vk and taken < need:
+                out[cnt] = i
+                cnt += 1
+                taken += 1
+        return
+    eq = np.empty(n_eq, dtype=np.int64)
+    pr = np.empty(n_eq, dtype=np.uint64)
+    c = 0
+    for i in range(n):
+        if values[i] == vk:
+            eq[c] = i
+            pr[c] = _priority(key, i)
+            c += 1
+    order = np.argsort(pr)
+    keep = np.zeros(n_eq, dtype=np.bool_)
+    for j in range(n_eq - need, n_eq):
+        keep[order[j]] = True
+    cnt = 0
+    c = 0
+    for i in range(n):
+        v = values[i]
+        if v > vk:
+            out[cnt] = i
+            cnt += 1
+        elif v == vk:
+            if keep[c]:
+                out[cnt] = i
+                cnt += 1
+            c += 1
+
+
+@nb.njit(cache=True)
+def _random_top(n, k, key, out, prbuf):
+    """The k units with the largest hash priority (a uniform k-subset), ascending.
+
+    Priorities of distinct units are distinct (splitmix64 is a bijection), so the k largest are
+    exactly those >= the k-th largest. ``prbuf``: uint64 scratch of length 2 n."""
+    pr = prbuf[:n]
+    for i in range(n):
+        pr[i] = _priority(key, i)
+    if k >= n:
+        for i in range(n):
+            out[i] = i
+        return
+    work = prbuf[n:2 * n]
+    work[:] = pr
+    vk = _kth_smallest(work, n - k)
+    cnt = 0
+    for i in range(n):
+        if pr[i] >= vk:
+            out[cnt] = i
+            cnt += 1
+
+
+
+# ------------------------------------------------------------------- one trial
+@nb.njit(cache=True)
+def _trial_data(data_kind, seed, n_pool, n_uniform, n_i, s, b, tree_nodes, max_attempts):
+    """(pool (n_pool, s), uniform (n_uniform, s), ok) for one trial; ok=False: too few leaves."""
+    ok = True
+    if data_kind == 0:
+        pool = _random_rows(seed, n_pool, n_i, s)
+    else:
+        pool, attempts, found = _tree_rows(seed, n_pool, tree_nodes, n_i, s, b, max_attempts)
+        if pool.shape[0] == 0:
+            ok = False
+            pool = np.zeros((n_pool, s), dtype=np.int32)
+    uni = _random_rows(splitmix64(seed ^ _UNIFORM_SALT), n_uniform, n_i, s)
+    return pool, uni, ok
+
+
+@nb.njit(cache=True)
+def trial_data(data_kind, seed, n_pool, n_uniform, n_i, s, b, tree_nodes, max_attempts):
+    """Python-facing entry of :func:`_trial_data` (see the module note)."""
+    return _trial_data(data_kind, seed, n_pool, n_uniform, n_i, s, b, tree_nodes, max_attempts)
+
+
+@nb.njit(cache=True)
+def retrieval_targets(pool, uni, B, E):
+    return _targets(pool, uni, B, E)
+
+
+@nb.njit(cache=True)
+def _targets(pool, uni, B, E):
+    """Rows to retrieve: the E evaluated, the first E pseudo, then the uniform patterns."""
+    return np.concatenate((pool[B:B + 2 * E], uni))
+
+
+# ------------------------------------------------------------------------- fast engine
+@nb.njit(cache=True)
+def _pow_table(eps, n):
+    """pw[m] = eps (1 - eps)^m for m < n, by repeated multiplication (same in both engines)."""
+    pw = np.empty(n, dtype=np.float64)
+    f = 1.0
+    for m in range(n):
+        pw[m] = eps * f
+        f *= 1.0 - eps
+    return pw
+
+
+@nb.njit(cache=True)
+def pow_table(eps, n):
+    return _pow_table(eps, n)
+
+
+@nb.njit(cache=True)
+def _drive(active, off, c_unit, wcsr, dense, h, zero):
+    """h = W_xy x for the active inputs ``active`` (ascending), input by input.
+
+    With f = 1 (``dense``) every input feeds all units in order, so the inner loop is one
+    contiguous (vectorised) add; the per-unit summation order is the same either way."""
+    h[:] = zero
+    n_h = h.shape[0]
+    for a in range(active.shape[0]):
+        i = active[a]
+        if dense:
+            h += wcsr[off[i]:off[i] + n_h]
+        else:
+            for e in range(off[i], off[i + 1]):
+                h[c_unit[e]] += wcsr[e]
+
+
+@nb.njit(cache=True)
+def _fast_trial(pool, targets, cues, idx, u1, u2, p, prm, tie_seed, acc, trace, usage):
+    """One trial on the existing connections only. Writes acc (R,), trace (E,), usage (n_h,).
+
+    Forward weights are stored in CSR order (grouped by input, units ascending), so the drive of an
+    active input reads one contiguous run; ``emap[u, j]`` locates unit u's j-th connection in it.
+    Return weights are stored per unit, ``wyx[u, j] = W_yx[idx[u, j], u]``.
+    """
+    n_h, phi = idx.shape
+    B, E, n_i, k, s = p.n_burn_in, p.n_eval, p.n_input, p.winners, p.active
+    lowest, random_rule, eps64 = p.lowest_index, p.random_winners, p.epsilon
+    dense = phi == n_i
+    eps = prm[0]
+    keep = prm[1]
+    one = prm[2]
+    zero = prm[3]
+    off = np.zeros(n_i + 1, dtype=np.int64)
+    for u in range(n_h):
+        for j in range(phi):
+            off[idx[u, j] + 1] += 1
+    for i in range(n_i):
+        off[i + 1] += off[i]
+    fill = off[:-1].copy()
+    c_unit = np.empty(n_h * phi, dtype=np.int32)
+    emap = np.empty((n_h, phi), dtype=np.int64)
+    wcsr = np.empty(n_h * phi, dtype=prm.dtype)
+    wyx = np.empty((n_h, phi), dtype=prm.dtype)
+    for u in range(n_h):
+        for j in range(phi):
+            i = idx[u, j]
+            e = fill[i]
+            c_unit[e] = u
+            emap[u, j] = e
+            wcsr[e] = u1[u, j]
+            wyx[u, j] = u2[u, j]
+            fill[i] = e + 1
+    h = np.zeros(n_h, dtype=prm.dtype)
+    hbuf = np.empty(n_h, dtype=prm.dtype)
+    o = np.zeros(n_i, dtype=prm.dtype)
+    obuf = np.empty(n_i, dtype=prm.dtype)
+    prbuf = np.empty(2 * n_h, dtype=np.uint64)
+    tau = np.full(3, -np.inf)  # selection thresholds: learn, retrieve-hidden, retrieve-output
+    xmark = np.zeros(n_i, dtype=np.bool_)
+    win = np.empty(k, dtype=np.int64)
+    sel = np.empty(s, dtype=np.int64)
+    win_eval = np.empty((E, k), dtype=np.int64)
+    count_at = np.empty((E, k), dtype=np.int64)
+    n_learn = B + E
+    for t in range(n_learn):
+        x = pool[t]
+        if random_rule:
+            _random_top(n_h, k, step_key(tie_seed, PHASE_RANDOM, t), win, prbuf)
+        else:
+            _drive(x, off, c_unit, wcsr, dense, h, zero)
+            _select_top(h, k, lowest, step_key(tie_seed, PHASE_LEARN, t), win, hbuf, tau[0:1])
+        for a in range(x.shape[0]):
+            xmark[x[a]] = True
+        for r in range(k):
+            u = win[r]
+            for j in range(phi):
+                xv = one if xmark[idx[u, j]] else zero
+                e = emap[u, j]
+                wcsr[e] = keep * wcsr[e] + eps * xv
+                wyx[u, j] = keep * wyx[u, j] + eps * xv
+            usage[u] += 1
+        for a in range(x.shape[0]):
+            xmark[x[a]] = False
+        if t >= B:
+            for r in range(k):
+                win_eval[t - B, r] = win[r]
+                count_at[t - B, r] = usage[win[r]]
+    pw = _pow_table(eps64, n_learn + 1)
+    for j in range(E):
+        tot = 0.0
+        for r in range(k):
+            tot += pw[usage[win_eval[j, r]] - count_at[j, r]]
+        trace[j] = tot / k
+    n_ret = cues.shape[0]
+    for q in range(n_ret):
+        c = cues[q]
+        _drive(c, off, c_unit, wcsr, dense, h, zero)
+        _select_top(h, k, lowest, step_key(tie_seed, PHASE_RETRIEVE_HIDDEN, q), win, hbuf, tau[1:2])
+        o[:] = zero
+        for r in range(k):
+            u = win[r]
+            if dense:  # f = 1: idx[u, j] = j, a contiguous (vectorised) add
+                o += wyx[u]
+            else:
+                for j in range(phi):
+                    o[idx[u, j]] += wyx[u, j]
+        _select_top(o, s, lowest, step_key(tie_seed, PHASE_RETRIEVE_OUTPUT, q), sel, obuf, tau[2:3])
+        x = targets[q]
+        for a in range(x.shape[0]):
+            xmark[x[a]] = True
+        hit = 0
+        for a in range(s):
+            if xmark[sel[a]]:
+                hit += 1
+        for a in range(x.shape[0]):
+            xmark[x[a]] = False
+        acc[q] = hit / s
+
+
+class TrialParams(NamedTuple):
+    """The sizes and switches of one batch of trials, passed to :func:`run_trial_batch` as one record.
+
+    ``data_kind`` 0 random / 1 tree; protocol sizes ``n_burn_in`` B, ``n_eval`` E, ``n_pseudo`` P and
+    ``n_uniform`` (E with a uniform baseline, else 0); ``flips`` b and ``tree_nodes`` (tree data);
+    the network ``n_input``, ``active`` s, ``n_hidden``, ``fan_in_count`` phi, ``winners`` k and
+    ``epsilon`` (float64, for the trace); ``cue_bits`` m; ``lowest_index`` (tie-break) and
+    ``random_winners`` (the control's learning rule).
+    """
+
+    data_kind: int
+    n_burn_in: int
+    n_eval: int
+    n_pseudo: int
+    n_uniform: int
+    flips: int
+    tree_nodes: int
+    max_attempts: int
+    n_input: int
+    active: int
+    n_hidden: int
+    fan_in_count: int
+    winners: int
+    cue_bits: int
+    lowest_index: bool
+    random_winners: bool
+    epsilon: float
+
+
+@nb.njit(cache=True, parallel=True)
+def run_trial_batch(seeds, p, prm, acc, trace, usage, ok):
+    """Run one trial per row of ``seeds`` ``(T, 4)`` uint64 (data, network, cues, ties), in parallel.
+
+    ``p``: :class:`TrialParams`; ``prm``: ``[eps, 1 - eps, 1, 0]`` in the trial's float dtype.
+    Writes ``acc (T, 2E + n_uniform)`` in retrieval order, ``trace (T, E)``, ``usage (T, n_h)`` and
+    ``ok (T,)`` (False: the tree had too few leaves).
+    """
+    T = seeds.shape[0]
+    n_pool = p.n_burn_in + p.n_eval + p.n_pseudo
+    for t in nb.prange(T):
+        pool, uni, good = _trial_data(p.data_kind, seeds[t, 0], n_pool, p.n_uniform, p.n_input, p.active,
+                                      p.flips, p.tree_nodes, p.max_attempts)
+        ok[t] = good
+        if not good:
+            continue
+        targets = _targets(pool, uni, p.n_burn_in, p.n_eval)
+        cues = _cue_rows(seeds[t, 2], targets, p.cue_bits)
+        idx, u1, u2 = _draw_network(seeds[t, 1], p.n_hidden, p.n_input, p.fan_in_count)
+        _fast_trial(pool, targets, cues, idx, u1, u2, p, prm, seeds[t, 3], acc[t], trace[t], usage[t])

@@ -1,0 +1,32 @@
+"""Compile every kernel of both parts once, before several processes need them.
+
+Numba compiles a kernel the first time it runs and stores it in its on-disk cache; processes that
+start together would otherwise all compile at once. ``make book`` and ``make test`` call
+:func:`compile_kernels` first, so that later processes only load the cache.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["compile_kernels"]
+
+
+def compile_kernels(dtypes=("float32", "float64")) -> None:
+    """Compile (or load from numba's on-disk cache) every compiled function of Part I and Part II, on
+    tiny runs: the trial kernel for random and tree data, and the MHN-Transformer's storage loop."""
+    from .attention import mhn, task
+    from .attention.tensors import torch_dtype, torch_generators
+    from .memory.network import NetworkConfig
+    from .memory.protocol import ProtocolConfig, run_trials
+
+    network = NetworkConfig(20, 10, 4, 0.5, 2, 0.5)
+    for dtype in dtypes:
+        run_trials(network, ProtocolConfig(5, 5, 5), 1, 0, dtype=dtype)
+        run_trials(network, ProtocolConfig(5, 5, 5, data="tree", flips=1), 1, 0, dtype=dtype)
+        config = mhn.MHNConfig(letters=2, context=2, hidden=4)
+        generators = torch_generators(0, 1, "compile")
+        slow = mhn.init_mhn(config, generators, dtype)
+        X = task.encode(task.draw_sequences(2, 2, 1, np.random.default_rng(0)), 2, torch_dtype(dtype))[0]
+        init = mhn.draw_fast_init(config, 1, generators, dtype)
+        mhn.mhn_store(config, slow.W_K, slow.W_V, X, *init, W_items=mhn.item_projections(config, dtype))
