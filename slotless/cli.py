@@ -225,6 +225,7 @@ def _rates_text(preset: str) -> str:
 
 
 def _add_case_sequence(sub) -> None:
+    from .attention.task import HELDOUT_FRACTION, HELDOUT_LETTERS, HELDOUT_SPLITS
     from .attention.training import MODELS, PRESETS, RULE_KEY_LR, SweepConfig, resolve_config, run_sweep
 
     parser = sub.add_parser("case-sequence", help="Case Sequence Task training sweep (Part II)", formatter_class=_Help,
@@ -256,9 +257,18 @@ def _add_case_sequence(sub) -> None:
                              f"{'on' if sweep_default['input_projections'] else 'off'})")
     parser.add_argument("--mask-unrecruited", action="store_true", default=None,
                         help="give units that hold no item logit -inf (book addition; MHN models only)")
+    parser.add_argument("--heldout-split", choices=HELDOUT_SPLITS, default=None,
+                        help="hold sequences out of training and report accuracy on them: classes (a fraction of the "
+                             "reordering classes: no held-out sequence is a reordering of a training one), pairs "
+                             "(every sequence that queries one of the first --heldout-letters letters while it is "
+                             "uppercase) or random (a fraction of all sequences; almost every one is a reordering of "
+                             "a training sequence) (default: none)")
     parser.add_argument("--heldout-fraction", type=float, default=None,
-                        help=f"hold out this fraction of all sequences from training and report accuracy on them "
-                             f"(default: {_g(sweep_default['heldout_fraction'])})")
+                        help=f"the fraction held out by --heldout-split classes or random "
+                             f"(default: {_g(HELDOUT_FRACTION)})")
+    parser.add_argument("--heldout-letters", type=int, default=None,
+                        help=f"how many letters (a, b, ...) --heldout-split pairs holds out (default: "
+                             f"{HELDOUT_LETTERS})")
     parser.add_argument("--eval-context", type=int, default=None,
                         help="also report accuracy at this longer context (> --context)")
     parser.add_argument("--seeds", type=int, default=None, help=f"number of seeds, trained as one stack (default: "
@@ -287,8 +297,8 @@ def _plan_case_sequence(args, progress: bool) -> _Job:
     config = resolve_config(
         args.model, preset, letters=args.letters, context=args.context, key_dim=args.key_dim,
         hidden=args.hidden, lr=args.lr, key_lr=args.key_lr, input_projections=args.input_projections,
-        mask_unrecruited=args.mask_unrecruited, heldout_fraction=args.heldout_fraction,
-        eval_context=args.eval_context)
+        mask_unrecruited=args.mask_unrecruited, heldout_split=args.heldout_split,
+        heldout_fraction=args.heldout_fraction, heldout_letters=args.heldout_letters, eval_context=args.eval_context)
     default = {name: p.default for name, p in inspect.signature(run_sweep).parameters.items()}
     pick = lambda name: getattr(args, name) if getattr(args, name) is not None else default[name]  # noqa: E731
     seeds = check_int("--seeds", pick("seeds"), 1)
@@ -300,7 +310,7 @@ def _plan_case_sequence(args, progress: bool) -> _Job:
 
     L, C, d_k, H = config.letters, config.context, config.key_dim, config.hidden
     tokens = 3 * L
-    evaluated = config.eval_size if (config.heldout_fraction > 0 or config.eval_context) else 0
+    evaluated = config.eval_size if (config.heldout_split or config.eval_context) else 0
     memory = [
         (seeds * batches * 8 * 3 * 3, "--batches, --seeds"),  # per-batch accuracy, loss and collision records
         (seeds * (50 + 1) * batch_size * (2 * C + 1) * 8 * 2, "--batch-size, --seeds"),  # 50 batches of draws
@@ -310,8 +320,9 @@ def _plan_case_sequence(args, progress: bool) -> _Job:
         (seeds * (2 * d_k + 2 + H) * tokens * 4 * 12, "--key-dim, --letters, --seeds"),  # weights, gradients, copies
         (seeds * 2 * n_bins * (32 + 2 * 26), "--batches, --bin-size, --seeds"),  # the curves as floats and text
     ]
-    if config.heldout_fraction > 0:  # the held-out split enumerates every sequence
-        memory.append((3 * 8 * (2 * C + 1) * n_sequences(L, C), "--letters, --context (with --heldout-fraction)"))
+    if config.heldout_split:  # the held-out split enumerates every sequence, and the result lists the held-out ones
+        memory.append((3 * 8 * (2 * C + 1) * n_sequences(L, C) + seeds * n_sequences(L, C) * (C + 2) * 64,
+                       "--letters, --context (with --heldout-split)"))
 
     written = config.to_dict()
     if config.is_transformer:
@@ -328,6 +339,8 @@ def _plan_case_sequence(args, progress: bool) -> _Job:
             "final_window": min(config.final_window, batches),
             "final_accuracy": result.final_accuracy,
             "final_loss": result.final_loss,
+            "heldout_split": config.heldout_split,
+            "heldout_sequences": None if result.heldout_sequences is None else result.heldout_sequences.tolist(),
             "heldout_accuracy": result.heldout_accuracy,
             "context_accuracy": result.context_accuracy,
             "batches_to_99": result.batches_to_99,

@@ -5,7 +5,7 @@ import re
 import numpy as np
 import pytest
 
-from slotless.attention import diagnostics, training
+from slotless.attention import claims, diagnostics, training
 from slotless.checks import ConfigError
 
 
@@ -248,19 +248,24 @@ def test_book_training_plan(quick):
 
     sizes = book.scale(quick).training
     plan = book.training_plan(sizes)
-    assert len(plan.main) == 12 and plan.main[0] == ("transformer", "default")
+    assert len(plan.main) == 15 and plan.main[0] == ("transformer", "default")
     assert all(n == sizes.main_seeds for name, (_, n) in plan.runs.items() if name in plan.main)
     assert all(n == sizes.seeds for name, (_, n) in plan.runs.items() if name not in plan.main)
-    assert len(plan.runs) == 12 + 4 * len(sizes.grid_lrs) + 2
+    n_held = len(sizes.generalisation.splits) * len(book.GENERALISATION_MODELS)
+    assert len(plan.runs) == 15 + 4 * len(sizes.grid_lrs) + n_held
     tracked = [name for name, (cfg, _) in plan.runs.items() if cfg.track_cosines]
     assert tracked == [("qk-mhn", "default"), ("mhn-exact-wk masked", "default")]
     assert plan.config(("mhn-exact-wk masked", "default")).mask_unrecruited
     for name, (cfg, _) in plan.runs.items():
         assert cfg.final_window == sizes.window and (cfg.cosine_every == sizes.cosine_every or not cfg.track_cosines)
-        if name.setting == "generalisation":
+        if name.setting.endswith(" split"):
             gen = sizes.generalisation
             assert (cfg.letters, cfg.context, cfg.eval_context) == (gen.letters, gen.context, gen.eval_context)
+            assert cfg.heldout_split == name.setting.removesuffix(" split") and name == book.split_run(name.model,
+                                                                                                       cfg.heldout_split)
             assert cfg.is_transformer or cfg.hidden >= 2 * gen.letters
+        elif name.setting == "no projections":
+            assert not cfg.input_projections and (cfg.key_dim, cfg.hidden) == training.NO_PROJECTION_VARIANTS[name.model]
         else:
             assert (cfg.letters, cfg.context) == (sizes.letters, sizes.context)
     for model in book.GRID_MODELS:
@@ -269,18 +274,36 @@ def test_book_training_plan(quick):
             assert plan.config(book.grid_run(model, lr, book.SLOW_KEY_LR)).lr == lr
     assert plan.config(("mhn-wk", "key_lr=1e-4")).key_lr == book.SLOW_KEY_LR
     learned = plan.learned_keys()
-    assert ("qk-mhn", "generalisation") not in learned and ("mhn-fixed-wk", "paper") not in learned
+    assert ("qk-mhn", "pairs split") not in learned and ("mhn-fixed-wk", "paper") not in learned
+    assert set(plan.held_out("pairs")) == set(book.GENERALISATION_MODELS)
     assert all(plan.config(name).wk_rule not in (None, "fixed") for name in learned)
-    # QK-MHN under both presets is one training; at quick scale the 18 runs are 12 distinct trainings
+    # QK-MHN under both presets is one training; at quick scale the 29 runs are 23 distinct trainings
     keys = {training.training_key(cfg) for cfg, _ in plan.runs.values()}
     assert training.training_key(plan.config(("qk-mhn", "paper"))) == \
         training.training_key(plan.config(("qk-mhn", "default")))
     if quick:
-        assert (len(plan.runs), len(keys)) == (18, 12)
+        assert (len(plan.runs), len(keys)) == (29, 23)
         assert plan.config(("transformer", "paper")).lr == sizes.transformer_lr
         assert plan.config(("mhn-fixed-wk", "default")).lr == sizes.mhn_lr
     else:
         assert plan.config(("transformer", "paper")).lr == training.LEARNING_RATES[("transformer", "paper")]
+        # the held-out runs at paper scale are the CI runs of the claims
+        ci = claims.ci_plan()
+        for model, name in plan.held_out("classes").items():
+            assert training.training_key(plan.config(name)) == training.training_key(ci[f"classes: {model}"])
+
+
+def test_claim_runs_names_the_chapter_runs_as_the_claims_do():
+    from slotless import book
+
+    plan = book.training_plan(book.scale(True).training)
+    res = {name: {"name": name} for name in plan.runs}
+    runs = book.claim_runs(res)
+    assert runs["mhn-wk paper"]["name"] == ("mhn-wk", "paper") and runs["qk-mhn"]["name"] == ("qk-mhn", "default")
+    assert runs["pairs: mhn-exact-wk masked"]["name"] == ("mhn-exact-wk masked", "pairs split")
+    needed = {"transformer", "mhn-fixed-wk", "qk-mhn", "mhn-exact-wk", "mhn-exact-wk masked", "mhn-wk paper",
+              "mhn-wk key_lr=1e-4"} | {f"{s}: {m}" for s in ("classes", "pairs") for m in book.GENERALISATION_MODELS}
+    assert needed <= set(runs)
 
 
 # ------------------------------------------------------------------------ diagnostics of the chapters

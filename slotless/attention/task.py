@@ -43,6 +43,8 @@ __all__ = [
     "HELDOUT_FRACTION",
     "HELDOUT_LETTERS",
     "reordering_class_ids",
+    "n_reordering_classes",
+    "check_heldout",
     "HeldoutSplit",
     "heldout_split",
     "training_sequences",
@@ -246,6 +248,33 @@ class HeldoutSplit:
     test: Sequences
 
 
+def n_reordering_classes(letters: int, context: int) -> int:
+    """Number of reordering classes, ``binom(L, C) * 2^C * C`` (96 at L = 4, C = 3; each holds the ``C!`` orders of
+    its context). Book: ``sec-training-generalisation``."""
+    L, C = check_task(letters, context)
+    return math.comb(L, C) * 2**C * C
+
+
+def check_heldout(letters: int, context: int, split: str, fraction=HELDOUT_FRACTION,
+                  heldout_letters=HELDOUT_LETTERS) -> int:
+    """Validate a held-out split's settings before any work (the setting of the other split is not read); return
+    the number of sequences it holds out. Book: ``sec-training-generalisation``."""
+    L, C = check_task(letters, context)
+    split = check_choice("heldout_split", split, HELDOUT_SPLITS)
+    if split == "pairs":
+        n_letters = check_int("heldout_letters", heldout_letters, 1, L)
+        return n_letters * math.perm(L - 1, C - 1) * C * 2 ** (C - 1)  # letter l at any position, uppercase, queried
+    fraction = check_float("heldout_fraction", fraction, 0.0, 0.9, lo_open=True)
+    if split == "random":
+        return max(1, int(round(fraction * n_sequences(L, C))))
+    n_classes = n_reordering_classes(L, C)
+    n_test = max(1, int(round(fraction * n_classes)))
+    if n_test >= n_classes:
+        raise ConfigError(f"heldout_fraction={fraction} holds out all {n_classes} reordering classes: "
+                          "use a smaller fraction")
+    return n_test * math.factorial(C)
+
+
 def heldout_split(letters: int, context: int, rng: np.random.Generator, split: str = "classes",
                   fraction: float = HELDOUT_FRACTION, heldout_letters: int = HELDOUT_LETTERS) -> HeldoutSplit:
     """Sequences to hold out of training (book addition, {ref}`sec-training-generalisation`).
@@ -265,27 +294,19 @@ def heldout_split(letters: int, context: int, rng: np.random.Generator, split: s
     sequences (pass ``test_ids`` as ``exclude`` to :func:`sample_batch`). Book: ``sec-methods-task``.
     """
     L, C = check_task(letters, context)
-    split = check_choice("heldout_split", split, HELDOUT_SPLITS)
+    n_test = check_heldout(L, C, split, fraction, heldout_letters)
     every = enumerate_sequences(L, C)
     if split == "pairs":
-        n_letters = check_int("heldout_letters", heldout_letters, 1, L)
         queried = every.letters[np.arange(len(every)), every.query]
         upper = every.cases[np.arange(len(every)), every.query] == 1
-        idx = np.nonzero((queried < n_letters) & upper)[0]
+        idx = np.nonzero((queried < heldout_letters) & upper)[0]
+    elif split == "random":
+        idx = np.sort(rng.choice(len(every), size=n_test, replace=False))
     else:
-        fraction = check_float("heldout_fraction", fraction, 0.0, 0.9, lo_open=True)
-        if split == "random":
-            n_test = max(1, int(round(fraction * len(every))))
-            idx = np.sort(rng.choice(len(every), size=n_test, replace=False))
-        else:
-            classes = reordering_class_ids(every, L)
-            unique = np.unique(classes)
-            n_test = max(1, int(round(fraction * len(unique))))
-            if n_test >= len(unique):
-                raise ConfigError(f"heldout_fraction={fraction} holds out all {len(unique)} reordering classes: "
-                                  "use a smaller fraction")
-            chosen = rng.choice(unique, size=n_test, replace=False)
-            idx = np.nonzero(np.isin(classes, chosen))[0]
+        classes = reordering_class_ids(every, L)
+        chosen = rng.choice(np.unique(classes), size=n_test // math.factorial(C), replace=False)
+        idx = np.nonzero(np.isin(classes, chosen))[0]
+    assert len(idx) == n_test, (split, len(idx), n_test)
     test = every.take(idx)
     return HeldoutSplit(split, np.sort(sequence_ids(test, L)), test)
 

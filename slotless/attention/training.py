@@ -44,6 +44,7 @@ from .task import (
     HELDOUT_LETTERS,
     HELDOUT_SPLITS,
     Sequences,
+    check_heldout,
     check_task,
     draw_sequences,
     encode,
@@ -223,11 +224,7 @@ def _validate(cfg: SweepConfig) -> None:
         check_float("key_lr", cfg.key_lr, 0.0)
     check_int("final_window", cfg.final_window, 1)
     if cfg.heldout_split is not None:
-        check_choice("heldout_split", cfg.heldout_split, HELDOUT_SPLITS)
-        if cfg.heldout_split == "pairs":
-            check_int("heldout_letters", cfg.heldout_letters, 1, cfg.letters)
-        else:
-            check_float("heldout_fraction", cfg.heldout_fraction, 0.0, 0.9, lo_open=True)
+        check_heldout(cfg.letters, cfg.context, cfg.heldout_split, cfg.heldout_fraction, cfg.heldout_letters)
     check_int("eval_size", cfg.eval_size, 1)
     check_int("cosine_every", cfg.cosine_every, 1)
     check_choice("dtype", cfg.dtype, ("float32", "float64"))
