@@ -324,6 +324,32 @@ def test_obstruction_counterexample_and_distributed_code_check():
     assert dist.collision_free >= 5
 
 
+def test_remark6_independent_codes_give_the_exact_gradient_from_the_first_reinstatement():
+    # linearly independent but not orthogonal codes: the dictionary formula is the exact gradient, the one-hot one is not
+    chk = ath.independent_code_check(2, 64)
+    assert chk.rank == chk.codes == 2 * L and chk.max_code_cosine > 0.2
+    assert chk.dictionary < 1e-10 and chk.onehot > 0.1
+
+
+def test_remark6_dependent_codes_have_no_function_of_the_reinstated_item():
+    # a linearly dependent code (rank 3 for 4 codes): two contexts share x~ but not their gradients, so any
+    # function of the query-step quantities (the dictionary formula included) misses at least one of them
+    chk = ath.dependent_code_check()
+    assert chk.rank == 3 < chk.codes == 4
+    assert chk.gradient_difference > 0.1 and chk.dictionary > 0.4 * chk.gradient_difference
+
+
+def test_dictionary_formula_reduces_to_the_onehot_formula_for_one_hot_codes():
+    X, xq, y = _batch(21)
+    w = ath.harder(transformer.init_transformer(transformer.TransformerConfig(), tensors.torch_generators(0, 3, "d"), F64))
+    tf = transformer.transformer_forward(w, X, xq, 1.0)
+    e = tf.y_hat - y
+    codes = torch.eye(3 * L, dtype=F64)[: 2 * L]
+    a = ath.dictionary_wk_grad(tf.q, tf.x_tilde, w.W_V, e, tf.y_hat, 1.0, codes)
+    b = rules.exact_onehot_wk_grad(tf.q, tf.x_tilde, w.W_V, e, tf.y_hat, 1.0)
+    assert ath.relative_error(a, b) < 1e-12
+
+
 def test_onehot_sides_agree_with_the_mask_and_not_without():
     X, xq, y = _batch(8, S=2, B=64)
     slow = _slow(mhn.MHNConfig(), S=2, hard=True)

@@ -39,7 +39,7 @@ from .mhn import (
 )
 from .rules import exact_onehot_wk_grad, wk_rule_gradient
 from .task import Sequences, draw_sequences, encode
-from .tensors import torch_generators
+from .tensors import outer_sum, torch_generators
 from .training import BatchRecord, SweepResult
 from .transformer import (
     SlowWeights,
@@ -73,6 +73,10 @@ __all__ = [
     "slot_free_gradient_sides",
     "Counterexample",
     "obstruction_counterexample",
+    "dictionary_wk_grad",
+    "DictionaryCheck",
+    "independent_code_check",
+    "dependent_code_check",
     "DistributedCodeCheck",
     "distributed_code_check",
     "onehot_identity_sides",
@@ -346,10 +350,9 @@ class Counterexample(NamedTuple):
     grad_b: torch.Tensor
 
 
-def obstruction_counterexample(key_dim: int = 32, letters: int = LETTERS) -> Counterexample:
-    """The counterexample of {prf:ref}`rem-wk-obstruction`, built as in its proof with Gaussian (distributed)
-    item codes of dimension 3L: two contexts (mu + d, mu - d) and (mu + d', mu - d') with d, d' orthogonal to
-    W_K^T W_Q x_q, so that q, a, x~, y_hat and e agree while the W_K gradients differ."""
+def _counterexample(key_dim: int, letters: int):
+    """The weights, the four item codes (mu + d, mu - d, mu + d', mu - d') and the two contexts of the
+    counterexample of {prf:ref}`rem-wk-obstruction`, as stacked tensors (2 contexts, 1 sequence each)."""
     g = torch_generators(0, 1, "rem6")[0]
     D = 3 * letters
     W = SlowWeights(torch.randn(key_dim, D, generator=g, dtype=F64) / np.sqrt(key_dim),
@@ -358,11 +361,92 @@ def obstruction_counterexample(key_dim: int = 32, letters: int = LETTERS) -> Cou
     x_q, mu, d1, d2 = torch.randn(4, D, generator=g, dtype=F64)
     w = W.W_K.T @ W.W_Q @ x_q                                  # the logits depend on an item x only through w.x
     d1, d2 = (d - (d @ w) / (w @ w) * w for d in (d1, d2))    # project d, d' onto the orthogonal complement of w
-    X2 = torch.stack([torch.stack([mu + d1, mu - d1]), torch.stack([mu + d2, mu - d2])]).unsqueeze(1)
+    codes = torch.stack([mu + d1, mu - d1, mu + d2, mu - d2])  # (4, 3L): one code per row
+    X2 = torch.stack([codes[:2], codes[2:]]).unsqueeze(1)      # context A = codes 0, 1; context B = codes 2, 3
     W2 = SlowWeights(*(t.expand(2, *t.shape) for t in W))
-    grads, out = transformer_grads(W2, X2, x_q.expand(2, 1, D), torch.tensor([1.0, 0.0], dtype=F64).expand(2, 1, 2), 1.0)
+    return W2, codes, X2, x_q.expand(2, 1, D), torch.tensor([1.0, 0.0], dtype=F64).expand(2, 1, 2)
+
+
+def obstruction_counterexample(key_dim: int = 32, letters: int = LETTERS) -> Counterexample:
+    """The counterexample of {prf:ref}`rem-wk-obstruction`, built as in its proof with Gaussian (distributed)
+    item codes of dimension 3L: two contexts (mu + d, mu - d) and (mu + d', mu - d') with d, d' orthogonal to
+    W_K^T W_Q x_q, so that q, a, x~, y_hat and e agree while the W_K gradients differ."""
+    W2, _, X2, xq2, y2 = _counterexample(key_dim, letters)
+    grads, out = transformer_grads(W2, X2, xq2, y2, 1.0)
     same = max((getattr(out, k)[0] - getattr(out, k)[1]).abs().max().item() for k in ("q", "a", "x_tilde", "y_hat"))
     return Counterexample(same, grads.W_K[0], grads.W_K[1])
+
+
+def dictionary_wk_grad(q, x_tilde, W_V, e, y_hat, gamma: float, codes) -> torch.Tensor:
+    """The exact W_K gradient from the first reinstatement alone, for items drawn from a fixed dictionary of
+    **linearly independent** codes ({prf:ref}`rem-wk-obstruction`, part 1; {eq}`eq-attention-results-dictionary-wk`).
+
+    ``codes: (m, n)``, one code per row (full row rank). The attention on each code is ``c = x~ D^+`` (the unique
+    coefficients of x~ in the codes), the second moment ``M = D^T diag(c) D``, and
+    ``G = 2 gamma sum_b q [D^T (c ⊙ D W_V^T e) - (y_hat^T e) x~]^T``, shape ``(..., d_k, n)``. Inputs as for
+    :func:`slotless.attention.rules.exact_onehot_wk_grad`; for one-hot codes (``D = I``) the two agree."""
+    coeff = x_tilde @ torch.linalg.pinv(codes)        # (..., B, m): attention on each code
+    code_error = (e @ W_V) @ codes.T                  # (..., B, m): d_i^T W_V^T e
+    r = (coeff * code_error) @ codes - (y_hat * e).sum(-1, keepdim=True) * x_tilde
+    return 2 * gamma * outer_sum(q, r)
+
+
+@dataclass(frozen=True)
+class DictionaryCheck:
+    """{prf:ref}`rem-wk-obstruction` on a dictionary of item codes: its ``rank`` and number of ``codes``, the
+    largest ``|cosine|`` between two different codes (0 for an orthonormal dictionary), and relative errors
+    against the true W_K gradient of :func:`dictionary_wk_grad` (``dictionary``) and of the one-hot formula
+    (``onehot``). For a dependent dictionary, ``gradient_difference``: how much the true gradients of two contexts
+    with the same query-step quantities differ (relative); else NaN."""
+
+    rank: int
+    codes: int
+    max_code_cosine: float
+    dictionary: float
+    onehot: float
+    gradient_difference: float
+
+
+def _max_cosine(codes: torch.Tensor) -> float:
+    unit = codes / codes.norm(dim=-1, keepdim=True)
+    cos = unit @ unit.T
+    return (cos - torch.eye(len(codes), dtype=cos.dtype)).abs().max().item()
+
+
+def independent_code_check(seeds: int, sequences: int, key_dim: int = 32, letters: int = LETTERS) -> DictionaryCheck:
+    """Both sides of {prf:ref}`rem-wk-obstruction` (part 1) for a linearly independent, non-orthogonal code: every
+    token of the Case Sequence Task is encoded as a row of a random Gaussian ``(3L, 3L)`` matrix (full rank), the
+    context items use the 2L letter codes; :func:`dictionary_wk_grad` against ``torch.autograd`` (harder weights)."""
+    L = check_int("letters", letters, 1)
+    g = torch_generators(11, 1, "rem6/independent")[0]
+    embed = torch.randn(3 * L, 3 * L, generator=g, dtype=F64) / np.sqrt(3 * L)   # row t: the code of token t
+    X1, xq1, y = theory_batch(11, seeds, sequences, "rem6/independent")
+    X, xq = X1 @ embed, xq1 @ embed                                             # one-hot rows -> codes
+    slow = harder(init_transformer(TransformerConfig(L, CONTEXT, key_dim), torch_generators(11, seeds, "rem6/iw"), F64))
+    true = _autograd_transformer(slow, X, xq, y, 1.0).W_K
+    tf = transformer_forward(slow, X, xq, 1.0)
+    e = tf.y_hat - y
+    codes = embed[:2 * L]
+    formula = dictionary_wk_grad(tf.q, tf.x_tilde, slow.W_V, e, tf.y_hat, 1.0, codes)
+    onehot = exact_onehot_wk_grad(tf.q, tf.x_tilde, slow.W_V, e, tf.y_hat, 1.0)
+    return DictionaryCheck(int(torch.linalg.matrix_rank(codes)), len(codes), _max_cosine(codes),
+                           relative_error(formula, true), relative_error(onehot, true), float("nan"))
+
+
+def dependent_code_check(key_dim: int = 32, letters: int = LETTERS) -> DictionaryCheck:
+    """{prf:ref}`rem-wk-obstruction` (part 2) for a linearly dependent code: the four codes of the counterexample
+    (``mu ± d``, ``mu ± d'``: rank 3). Its two contexts have the same x~ (and q, a, y_hat, e), so
+    :func:`dictionary_wk_grad` (or any function of them) gives one value for both, while their true gradients
+    differ: ``dictionary`` is the larger of its two relative errors."""
+    W2, codes, X2, xq2, y2 = _counterexample(key_dim, letters)
+    grads, out = transformer_grads(W2, X2, xq2, y2, 1.0)
+    e = out.y_hat - y2
+    formula = dictionary_wk_grad(out.q, out.x_tilde, W2.W_V, e, out.y_hat, 1.0, codes)
+    onehot = exact_onehot_wk_grad(out.q, out.x_tilde, W2.W_V, e, out.y_hat, 1.0)
+    errors = [relative_error(formula[i], grads.W_K[i]) for i in range(2)]
+    return DictionaryCheck(int(torch.linalg.matrix_rank(codes)), len(codes), _max_cosine(codes), max(errors),
+                           max(relative_error(onehot[i], grads.W_K[i]) for i in range(2)),
+                           relative_error(grads.W_K[0], grads.W_K[1]))
 
 
 @dataclass(frozen=True)
