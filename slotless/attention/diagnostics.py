@@ -157,8 +157,8 @@ def key_case_cosines(W_K: np.ndarray, letters: int) -> np.ndarray:
 def case_invariance(W_K: np.ndarray, letters: int) -> np.ndarray:
     """How case-invariant the keys are, per seed ``(...)``: the mean cosine between the two cases of the same letter
     minus the mean cosine between an uppercase and a lowercase key of different letters (:func:`key_case_cosines`).
-    1 when each letter's two keys point the same way and keys of different letters are orthogonal; about 0 for
-    random keys. Book: ``eq-methods-weight-diagnostics`` ({ref}`ch-training`)."""
+    1 when each letter's two keys point the same way and keys of different letters are orthogonal (more when keys of
+    different letters point apart); about 0 for random keys. Book: ``eq-methods-weight-diagnostics`` ({ref}`ch-training`)."""
     cos = key_case_cosines(W_K, letters)
     L = cos.shape[-1]
     eye = np.eye(L, dtype=bool)
