@@ -155,12 +155,21 @@ def redraw_excluded(seqs: Sequences, letters: int, context: int, rng, exclude) -
     Used by the held-out split: training never sees an excluded sequence.
     Book: ``sec-methods-task`` ({ref}`ch-training`).
     """
+    exclude = np.asarray(exclude)
+
+    def excluded(s: Sequences) -> np.ndarray:  # membership in the sorted ids by binary search
+        ids = sequence_ids(s, letters)
+        return exclude[np.minimum(np.searchsorted(exclude, ids), len(exclude) - 1)] == ids
+
+    bad = excluded(seqs)
     for _ in range(10_000):
-        bad = np.isin(sequence_ids(seqs, letters), exclude)
         if not bad.any():
             return seqs
-        new = draw_sequences(letters, context, int(bad.sum()), rng)
-        seqs.letters[bad], seqs.cases[bad], seqs.query[bad] = new.letters, new.cases, new.query
+        rows = np.nonzero(bad)[0]
+        new = draw_sequences(letters, context, len(rows), rng)
+        seqs.letters[rows], seqs.cases[rows], seqs.query[rows] = new.letters, new.cases, new.query
+        bad[:] = False
+        bad[rows[excluded(new)]] = True  # only the redrawn rows can still be excluded
     raise ConfigError("exclude removes (almost) every sequence; use a smaller held-out fraction")
 
 
