@@ -19,8 +19,9 @@ __all__ = ["PART_I", "PART_II", "CLAIMS"]
 PART_I: tuple = ()
 
 # ---------------------------------------------------------------------------------- Part II (attention)
-# PART_II is imported above from slotless.attention.claims: each a HeadlineClaim(name, statement, check, mutation,
-# mutated, part="II"), whose check and mutated take the runs of slotless.attention.claims.ci_runs().
+# PART_II is imported above from slotless.attention.claims: each a slotless.claim_types.HeadlineClaim(name,
+# statement, check, mutation, mutated, "II"), whose check and mutated take the runs of
+# slotless.attention.claims.ci_runs() (a dict: run name -> arrays).
 
 #: Every headline claim of the book, Part I then Part II.
 CLAIMS: tuple = PART_I + PART_II

@@ -13,12 +13,11 @@ configuration), and returns a :class:`ClaimResult`.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
 from ..checks import ConfigError
+from ..claim_types import ClaimResult, HeadlineClaim
 from ..rng import trial_generator
 from . import stats
 from .diagnostics import case_invariance, score_sequences
@@ -33,7 +32,6 @@ from .task import (
 from .training import SweepConfig, SweepStreams, resolve_config
 
 __all__ = [
-    "ClaimResult",
     "ALPHA",
     "GENERALISES_ABOVE",
     "CASE_INVARIANT_ABOVE",
@@ -56,7 +54,6 @@ __all__ = [
     "generalisation_config",
     "ci_plan",
     "ci_runs",
-    "HeadlineClaim",
     "CLAIMS",
 ]
 
@@ -68,21 +65,6 @@ GENERALISES_ABOVE = 0.9
 #: Keys are case-invariant when the lower 95% bound of the mean case-invariance index
 #: (:func:`slotless.attention.diagnostics.case_invariance`) over perfect seeds exceeds this (random keys: about 0).
 CASE_INVARIANT_ABOVE = 0.5
-
-
-@dataclass(frozen=True)
-class ClaimResult:
-    """The outcome of one claim ({ref}`sec-training-claims`): its ``statistic`` with a 95% ``interval``, whether it
-    ``holds``, and a one-line ``summary`` with the numbers behind the verdict."""
-
-    claim: str
-    statistic: float
-    interval: tuple
-    holds: bool
-    summary: str
-
-    def __str__(self) -> str:
-        return f"{self.claim}: {'holds' if self.holds else 'FAILS'} ({self.summary})"
 
 
 def common_seeds(a: dict, b: dict) -> tuple[dict, dict]:
@@ -316,24 +298,14 @@ def ci_runs(workers: int | None = 1) -> dict:
 
 
 # ------------------------------------------------------------------------------------------- the registry
-@dataclass(frozen=True)
-class HeadlineClaim:
-    """One headline claim of Part II ({ref}`sec-training-claims`): its ``name``, the ``statement`` the book makes,
-    ``check(runs) -> ClaimResult`` on the runs of :func:`ci_runs` (or the chapter's runs under the same names), and
-    a deliberate ``mutation`` (described in words) with ``mutated(runs) -> ClaimResult``, which must fail."""
-
-    name: str
-    statement: str
-    check: Callable[[dict], ClaimResult]
-    mutation: str
-    mutated: Callable[[dict], ClaimResult]
-    part: str = "II"
+#: The part of the book these claims belong to (``slotless.claim_types.HeadlineClaim.part``).
+PART = "II"
 
 
 def _learns_claim(model: str) -> HeadlineClaim:
     return HeadlineClaim(f"learns: {model}", f"{model} reaches perfect accuracy in a clear majority of seeds",
                          lambda r: learns(r[model], model), "a model frozen at learning rate 0 in its place",
-                         lambda r: learns(r["frozen"], model))
+                         lambda r: learns(r["frozen"], model), PART)
 
 
 def _generalisation_claims(model: str) -> list:
@@ -343,17 +315,17 @@ def _generalisation_claims(model: str) -> list:
                       f"{model} answers sequences of reordering classes never trained",
                       lambda r: generalises(r[classes], model),
                       "the memorising control in its place",
-                      lambda r: generalises(r["classes: memorising control"], model)),
+                      lambda r: generalises(r["classes: memorising control"], model), PART),
         HeadlineClaim(f"generalises to a longer context: {model}",
                       f"{model}, trained at context 3, answers sequences of context 4",
                       lambda r: generalises(r[classes], model, "context_accuracy"),
                       "the memorising control in its place",
-                      lambda r: generalises(r["classes: memorising control"], model, "context_accuracy")),
+                      lambda r: generalises(r["classes: memorising control"], model, "context_accuracy"), PART),
         HeadlineClaim(f"fails on a never-trained query-key pairing: {model}",
                       f"{model} scores below chance when a letter is queried while uppercase, never trained",
                       lambda r: fails_to_generalise(r[pairs], model),
                       "the hand-built solution (case-invariant keys and values) in its place",
-                      lambda r: fails_to_generalise(r["pairs: hand-built"], model)),
+                      lambda r: fails_to_generalise(r["pairs: hand-built"], model), PART),
     ]
 
 
@@ -364,27 +336,27 @@ CLAIMS: tuple = (
                   "MHN-trained W_K fails under the paper preset and succeeds with key rate 1e-4, on the same seeds",
                   lambda r: key_rate_effect(r["mhn-wk paper"], r["mhn-wk key_lr=1e-4"]),
                   "MHN-W_K at key rate 1e-4 in place of the paper preset",
-                  lambda r: key_rate_effect(r["mhn-wk key_lr=1e-4"], r["mhn-wk key_lr=1e-4"])),
+                  lambda r: key_rate_effect(r["mhn-wk key_lr=1e-4"], r["mhn-wk key_lr=1e-4"]), PART),
     HeadlineClaim("failing seeds collide",
                   "a seed that fails where the same seed succeeds in another configuration had more key collisions",
                   lambda r: collisions_explain_failures(r["mhn-wk paper"], r["mhn-wk key_lr=1e-4"]),
                   "a model that fails without learning its keys (frozen) as the failing configuration",
-                  lambda r: collisions_explain_failures(r["frozen"], r["mhn-wk key_lr=1e-4"])),
+                  lambda r: collisions_explain_failures(r["frozen"], r["mhn-wk key_lr=1e-4"]), PART),
     HeadlineClaim("unmasked exact rule less reliable than QK",
                   "without masking, the exact one-hot W_K rule succeeds in fewer seeds than QK alignment",
                   lambda r: exact_rule_less_reliable_unmasked(r["mhn-exact-wk"], r["qk-mhn"]),
                   "the masked exact rule in place of the unmasked one",
-                  lambda r: exact_rule_less_reliable_unmasked(r["mhn-exact-wk masked"], r["qk-mhn"])),
+                  lambda r: exact_rule_less_reliable_unmasked(r["mhn-exact-wk masked"], r["qk-mhn"]), PART),
     HeadlineClaim("masked exact rule faster than QK",
                   "with masking, the exact one-hot W_K rule reaches 99% sooner than QK alignment",
                   lambda r: exact_rule_faster_masked(r["mhn-exact-wk masked"], r["qk-mhn"]),
                   "the slow MHN-W_K rule (key rate 1e-4) in place of the exact rule",
-                  lambda r: exact_rule_faster_masked(r["mhn-wk key_lr=1e-4"], r["qk-mhn"])),
+                  lambda r: exact_rule_faster_masked(r["mhn-wk key_lr=1e-4"], r["qk-mhn"]), PART),
     HeadlineClaim("case-invariant keys under QK alignment",
                   "QK alignment gives the two cases of a letter the same key direction",
                   lambda r: case_invariant_keys(r["qk-mhn"], "QK-MHN"),
                   "Fixed-W_K (keys never trained) in place of QK-MHN",
-                  lambda r: case_invariant_keys(r["mhn-fixed-wk"], "QK-MHN")),
+                  lambda r: case_invariant_keys(r["mhn-fixed-wk"], "QK-MHN"), PART),
     *(c for m in GENERALISATION_MODELS for c in _generalisation_claims(m)),
 )
 
