@@ -266,13 +266,15 @@ class Scale:
     #: usage windows (``usage_window``) and the cue level of the retrieval demo (``cue``).
     kwinner: dict = field(default_factory=dict)
     #: {ref}`ch-structured`: networks (``nets``), sizes (``n_input``, ``active``, ``n_mem``), flips
-    #: (``flips``; ``flips_dprime`` for the d' design), trials (``curve_trials``; ``samples`` x ``runs``)
-    #: and the similarity samples (``similarity_patterns`` per set, ``similarity_trees`` sets).
+    #: (``flips``; ``flips_dprime`` for the d' design), trials (``curve_trials``; ``samples`` x ``runs``),
+    #: the older ages of the d' claim (``older``: ages n_mem/20 + 1 to n_mem/2) and the similarity samples
+    #: (``similarity_patterns`` per set, ``similarity_trees`` sets).
     tree: dict = field(default_factory=dict)
     #: {ref}`ch-memory-results`: the random-winner control, the cue levels of the K-winner checks, windows.
     memory_theory: "MemoryTheorySizes | None" = None
     #: {ref}`ch-retention` and {ref}`ch-controls`: bootstrap resamples (``bootstrap``); {ref}`ch-controls`:
-    #: draws per synthetic Gaussian data set (``synthetic``) and ages of the log-spaced grid (``grid_ages``).
+    #: relabellings of the permutation tests (``permutations``), draws per synthetic Gaussian data set
+    #: (``synthetic``) and ages of the log-spaced grid (``grid_ages``).
     controls: dict = field(default_factory=dict)
     #: {ref}`ch-case-sequence`: the training demo.
     case_sequence: CaseSequenceSizes | None = None
@@ -295,7 +297,7 @@ def scale(quick: bool) -> Scale:
     main, alt, mhn = PRESETS["kwinner"], PRESETS["kwinner-alt"], PRESETS["mhn"]
     # ch-kwinner runs the paper's networks at both scales: only the stream length and the probes shrink
     kwinner_common = dict(probe_flips=(0, 5, 10, 20, 30, 40, 50, 70, 90), usage_window=400, cue=0.5)
-    controls = dict(bootstrap=2000, synthetic=20000, grid_ages=16)
+    controls = dict(bootstrap=2000, permutations=2000, synthetic=20000, grid_ages=16)
     if quick:
         # the input side shrunk by 5 (n_i = 200, s = 20, still 10% active); parameter matching kept
         # (n_h^K f = n_h^MHN, 10^4 connections); eps = 0.3; k/n_h within a factor 2 of the paper's; the MHN
@@ -307,7 +309,7 @@ def scale(quick: bool) -> Scale:
                       fit_ages=(1, 100))
         tree_nets = {"kwinner": NetworkConfig(200, 400, 20, 0.1, 10, 0.3), "mhn": NetworkConfig(200, 40, 20, 1.0, 1, 1.0)}
         tree = dict(nets=tree_nets, n_input=200, active=20, n_mem=200, flips=(2, 4), flips_dprime=4, curve_trials=40,
-                    runs=20, similarity_patterns=300, similarity_trees=10, samples=10)
+                    runs=20, similarity_patterns=300, similarity_trees=10, samples=10, older=(11, 100))
         kwinner = dict(n_learn=800, n_probe=20, **kwinner_common)
         memory_theory = MemoryTheorySizes(control_trials=200, kwinner_cues=(1.0,),
                                           windows=((1, 5), (6, 20), (21, 50), (51, 100), (101, 200)),
@@ -330,7 +332,7 @@ def scale(quick: bool) -> Scale:
                       fit_ages=(1, 200))
         tree = dict(nets={"kwinner": main, "mhn": mhn}, n_input=1000, active=100, n_mem=2000, flips=(5, 10, 15, 20, 30),
                     flips_dprime=20, curve_trials=100, runs=20, similarity_patterns=300, similarity_trees=10,
-                    samples=10)
+                    samples=10, older=(101, 1000))
         kwinner = dict(n_learn=2000, n_probe=100, **kwinner_common)
         memory_theory = MemoryTheorySizes(control_trials=100, kwinner_cues=(1.0, 0.5),
                                           windows=((1, 10), (11, 50), (51, 100), (101, 200), (201, 500), (501, 1000)),
