@@ -17,8 +17,9 @@ def test_part_one_sizes_at_both_scales():
         sc = book.scale(quick)
         assert set(sc.kwinner) >= {"n_learn", "n_probe", "probe_flips", "usage_window", "cue"}
         assert sc.kwinner["usage_window"] * 2 <= sc.kwinner["n_learn"]  # two disjoint usage windows
-        assert set(sc.controls) == {"bootstrap", "synthetic", "grid_ages"}
+        assert set(sc.controls) == {"bootstrap", "permutations", "synthetic", "grid_ages"}
         assert sc.tree["flips_dprime"] in sc.tree["flips"]
+        assert sc.tree["older"] == (sc.tree["n_mem"] // 20 + 1, sc.tree["n_mem"] // 2)  # ages shown in ch-structured
         assert sc.tree["nets"]["kwinner"].connections == sc.tree["nets"]["mhn"].connections
         assert sc.memory.old[1] <= sc.memory.max_age <= sc.memory.n_mem
 
