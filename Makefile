@@ -3,7 +3,8 @@
 #   make test   set up .venv if needed, run every test CI runs
 # Other targets: book-quick (the whole book at the small CI scale), lab (JupyterLab on the book),
 # kernel (register the `slotless` Jupyter kernel), golden (regenerate tests/golden),
-# bench (speed benchmarks), clean.
+# bench (speed benchmarks), clean,
+# cache-clean (prune result-cache entries that the current source can never use again).
 #
 # Variables:
 #   PYTHON=python3.11   the interpreter that creates .venv (it must be Python 3.11)
@@ -33,7 +34,7 @@ require_python_311 = v=$$($(1) -c 'import sys; print("%d.%d" % sys.version_info[
   [ "$$v" = 3.11 ] || { echo "slotless needs Python 3.11, but $(1) is $${v:-not a working Python}: \
 install Python 3.11 and run make PYTHON=python3.11 (remove $(VENV) if another Python made it)" >&2; exit 1; }
 
-.PHONY: venv book book-quick test lint golden bench clean browser-deps kernel lab
+.PHONY: venv book book-quick test lint golden bench clean cache-clean browser-deps kernel lab
 
 venv: $(STAMP)
 
@@ -127,6 +128,11 @@ golden: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py --out benchmarks/results.json
+
+# Keep the result cache but remove what can never be used again: entries made by an older version of the
+# slotless source or under other package versions, damaged entries, temporary files of interrupted writes.
+cache-clean: $(STAMP)
+	@if [ -d .cache ]; then $(PY) -m slotless cache-clean .cache; else echo "no .cache directory: nothing to clean"; fi
 
 clean:
 	rm -rf _build .cache .pytest_cache tests/artifacts slotless/__pycache__/numba-*

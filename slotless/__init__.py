@@ -7,7 +7,8 @@
   (the MHN-Transformer), ``rules`` (the W_K rules), ``training`` (sweeps), ``diagnostics``
 - ``book``        what every chapter shares: scale, seeds, shared runs, figure style
 - ``perf/``       the straightforward reference implementation and the speed benchmark
-- ``cli``, ``checks`` (one-line errors), ``io`` (atomic writes, the keyed cache), ``rng``, ``warmup``
+- ``cli`` (``python -m slotless``), ``checks`` (one-line errors), ``io`` (safe result files, and the result
+  cache keyed by the source as imported), ``rng``, ``warmup``
 """
 
 __version__ = "0.1.0"

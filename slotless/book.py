@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import matplotlib.pyplot as plt
+import numpy as np
 import seaborn as sns
 
 from .checks import ConfigError
@@ -87,11 +88,15 @@ _FALSE = ("false", "0")
 
 
 def parse_quick(value) -> bool | None:
-    """A chapter's ``quick`` parameter as a bool: True, False, None (not given), or the strings
-    "true"/"false"/"1"/"0" in any case (papermill's ``-p quick false`` passes a string). Anything else
-    raises a :class:`ConfigError` that names the value. Book: ``sec-methods-experiments``."""
-    if value is None or isinstance(value, bool):
-        return value
+    """A chapter's ``quick`` parameter as a bool: True, False, None (not given), the strings
+    "true"/"false"/"1"/"0" in any case (papermill's ``-p quick false`` passes the string "false"), or the
+    integers 1 and 0 (``-p quick 1`` passes an int). Anything else raises a :class:`ConfigError` that
+    names the value: ``bool("false")`` is True, so a string must never be taken for its truth value.
+    Book: ``sec-methods-experiments``."""
+    if value is None or isinstance(value, (bool, np.bool_)):
+        return None if value is None else bool(value)
+    if isinstance(value, (int, np.integer)) and value in (0, 1):
+        return bool(value)
     if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
         return value.strip().lower() in _TRUE
     raise ConfigError(f"quick={value!r} is not allowed: give True or False (or 'true'/'false'/'1'/'0')")

@@ -1,7 +1,8 @@
 """Argument validation: every public entry point rejects bad input with a
 :class:`ConfigError` that names the parameter, the value and the allowed range.
 
-The CLI turns a ``ConfigError`` into a one-line message and exit status 2.
+The CLI turns a ``ConfigError`` into a one-line message and exit status 2. :func:`check_memory`
+refuses, before any work, a request whose estimated memory exceeds what the machine has available.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ __all__ = [
     "check_float",
     "check_choice",
     "check_integer_product",
+    "available_memory",
+    "check_memory",
+    "format_bytes",
 ]
 
 
@@ -101,3 +105,57 @@ def _interval_text(lo, hi, lo_open, hi_open) -> str:
     if hi is not None:
         return f" {'<' if hi_open else '<='} {hi:g}"
     return ""
+
+
+def available_memory() -> int | None:
+    """Bytes of memory this process can still get: the kernel's ``MemAvailable``, lowered by a cgroup
+    limit if one is set (containers, batch schedulers); None where neither can be read."""
+    values = []
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    values.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError):
+        pass
+    for limit_file, usage_file in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+                                   ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
+                                    "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
+        try:
+            with open(limit_file, encoding="ascii") as handle:
+                limit = handle.read().strip()
+            with open(usage_file, encoding="ascii") as handle:
+                usage = int(handle.read().strip())
+        except (OSError, ValueError):
+            continue
+        if limit.isdigit() and int(limit) < 2**60:  # "max" or a huge number: no limit
+            values.append(max(int(limit) - usage, 0))
+    return min(values) if values else None
+
+
+def check_memory(estimates, available: int | None = None) -> None:
+    """Refuse, before any work, a request whose estimated memory exceeds what is available.
+
+    ``estimates``: ``(bytes, options)`` pairs, one per part of the run, ``options`` naming the settings
+    that make that part large (e.g. ``"--trials, --memories"``). The message names the largest part's
+    options. ``available`` defaults to :func:`available_memory` (nothing is checked if it is unknown).
+    """
+    estimates = [(float(n), options) for n, options in estimates]
+    total = sum(n for n, _ in estimates)
+    available = available_memory() if available is None else available
+    if available is None or total <= available:
+        return
+    largest = max(estimates, key=lambda e: e[0])[1]
+    raise ConfigError(f"this run needs about {format_bytes(total)} of memory, more than the "
+                      f"{format_bytes(available)} available; reduce {largest}")
+
+
+def format_bytes(n: float) -> str:
+    """``n`` bytes for a message: "512 B", "3.2 MB", "32.0 PB" (powers of 1000)."""
+    for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
+        if n < 1000:
+            break
+        n /= 1000.0
+    else:
+        unit = "EB"
+    return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"

@@ -10,7 +10,9 @@ gives the same result alone or stacked with others (up to float rounding of batc
 
 Definitions: the accuracy of a batch is measured before that batch's update; the final accuracy is
 the mean over the last ``final_window`` (500) batches; "batches to 99%" is the first 1-based batch
-``b >= 100`` whose trailing 100-batch mean accuracy is >= 0.99.
+``b >= 100`` whose trailing 100-batch mean accuracy is >= 0.99. A seed whose loss becomes non-finite
+(too large a learning rate) has diverged: it stops there, its first non-finite batch is recorded
+(``diverged_at``), and its records from that batch on are NaN (not measured).
 """
 
 from __future__ import annotations
@@ -243,7 +245,9 @@ class SweepResult:
     cosine of that rule's W_K direction with the true (slot-based transformer, gamma = beta) W_K gradient
     on the same batch, if tracked (NaN on the batches between every ``cosine_every``-th); ``cosines_mhn``:
     the same against the exact gradient of the MHN's own QV loss through its stored keys (rule
-    ``exact_reinstatement``).
+    ``exact_reinstatement``); ``diverged_at``: per seed, the 1-based batch whose loss was first non-finite
+    (the seed stopped there: every per-batch and final measure of it from then on is NaN, and its final
+    weights are zero), or None.
     Book: ``eq-methods-final-accuracy``, ``eq-methods-batches-to-99`` ({ref}`ch-training`).
     """
 
@@ -265,6 +269,7 @@ class SweepResult:
     cosines: dict = field(default_factory=dict)
     cosines_mhn: dict = field(default_factory=dict)
     seconds: float = 0.0
+    diverged_at: list = field(default_factory=list)
 
 
 def _draw_stack(letters, context, batch_size, rngs, excludes) -> Sequences:
@@ -367,6 +372,7 @@ def _run(cfg: SweepConfig, seed_list, batches, batch_size, seed, progress, strea
     coll = torch.zeros(batches, S, dtype=torch.float64)
     cos = {r: torch.full((batches, S), float("nan"), dtype=torch.float64) for r in extra}
     cos_mhn = {r: torch.full((batches, S), float("nan"), dtype=torch.float64) for r in extra}
+    diverged_at = np.zeros(S, dtype=np.int64)  # per seed: 1-based batch of the first non-finite loss; 0: none
     iterator = range(batches)
     if progress:
         from tqdm.auto import tqdm
@@ -392,7 +398,7 @@ def _run(cfg: SweepConfig, seed_list, batches, batch_size, seed, progress, strea
             new = SlowWeights(*(w - cfg.lr * g for w, g in zip(weights, grads)))
             if on_batch is not None:
                 on_batch(BatchRecord(b, X, xq, y, weights, new))
-            weights = new
+            weights = _stop_diverged(new, loss[b], b, diverged_at)
             continue
         # per batch (torch's generators fill sequentially, so chunking would give the same numbers, only slower)
         init = draw_fast_init(mc, batch_size, fast_gens, dt)
@@ -413,7 +419,12 @@ def _run(cfg: SweepConfig, seed_list, batches, batch_size, seed, progress, strea
             cos_mhn[r][b] = cosine(step.diagnostic_wk_grads[r], step.diagnostic_wk_grads["exact_reinstatement"]).double()
         if on_batch is not None:
             on_batch(BatchRecord(b, X, xq, y, weights, step.slow, fast, step))
-        weights = step.slow
+        weights = _stop_diverged(step.slow, loss[b], b, diverged_at)
+
+    for s_, first in enumerate(diverged_at):  # a stopped seed measured nothing from its first bad batch on
+        if first:
+            for record in (acc, loss, coll, *cos.values(), *cos_mhn.values()):
+                record[first - 1:, s_] = float("nan")
 
     acc_np, loss_np, coll_np = acc.T.numpy(), loss.T.numpy(), coll.T.numpy()
     w = min(cfg.final_window, batches)
@@ -428,6 +439,9 @@ def _run(cfg: SweepConfig, seed_list, batches, batch_size, seed, progress, strea
         eval_rngs = [trial_generator(seed, s, streams.eval_context) for s in seed_list]
         seqs = [draw_sequences(L, cfg.eval_context, cfg.eval_size, r) for r in eval_rngs]
         context_acc = evaluate(cfg, weights, seqs, eval_gens, context=cfg.eval_context)
+    for measured in (heldout, context_acc):
+        if measured is not None:
+            measured[diverged_at > 0] = np.nan
     return SweepResult(
         config=cfg, seeds=list(seed_list), batches=batches, batch_size=batch_size, seed=seed,
         accuracy=acc_np, loss=loss_np, collisions=coll_np,
@@ -437,11 +451,25 @@ def _run(cfg: SweepConfig, seed_list, batches, batch_size, seed, progress, strea
         weights={k: v.detach().double().numpy() for k, v in weights._asdict().items()},
         cosines={r: c.T.numpy() for r, c in cos.items()},
         cosines_mhn={r: c.T.numpy() for r, c in cos_mhn.items()},
+        diverged_at=[int(d) if d else None for d in diverged_at],
     )
 
 
+def _stop_diverged(weights: SlowWeights, batch_loss: torch.Tensor, b: int, diverged_at: np.ndarray) -> SlowWeights:
+    """Stop the seeds whose loss on batch ``b`` (0-based) is not finite: record ``b + 1`` in ``diverged_at``
+    ``(S,)``, and keep the weights of every stopped seed at zero, so the stack computes only finite numbers
+    (the stopped seeds' records are masked afterwards). Returns ``weights`` itself while no seed has stopped."""
+    newly = ~np.isfinite(batch_loss.numpy()) & (diverged_at == 0)
+    diverged_at[newly] = b + 1
+    if not diverged_at.any():
+        return weights
+    stopped = torch.from_numpy(diverged_at > 0)
+    return SlowWeights(*(w.masked_fill(stopped.view(-1, *[1] * (w.dim() - 1)), 0.0) for w in weights))
+
+
 def result_arrays(result: SweepResult) -> dict:
-    """A :class:`SweepResult` as a flat dict of numpy arrays (``batches_to_99`` with NaN for None).
+    """A :class:`SweepResult` as a flat dict of numpy arrays (``batches_to_99`` and ``diverged_at`` with NaN
+    for None).
     Book: ``sec-methods-training``.
     """
     out = {
@@ -449,6 +477,7 @@ def result_arrays(result: SweepResult) -> dict:
         "final_accuracy": result.final_accuracy, "final_loss": result.final_loss,
         "collision_rate": result.collision_rate,
         "batches_to_99": np.array([np.nan if b is None else b for b in result.batches_to_99], dtype=float),
+        "diverged_at": np.array([np.nan if d is None else d for d in result.diverged_at], dtype=float),
         "seconds": np.array(result.seconds),
     }
     if result.heldout_accuracy is not None:

@@ -31,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from ..checks import ConfigError, check_choice, check_float, check_int
@@ -43,6 +44,7 @@ from .network import DTYPES, NetworkConfig, learn, network_from_seeds, preset, r
 __all__ = [
     "DATA_KINDS",
     "ENGINES",
+    "PROTOCOL_PRESETS",
     "ProtocolConfig",
     "protocol_preset",
     "TrialResult",
@@ -54,6 +56,8 @@ __all__ = [
 
 DATA_KINDS = ("random", "tree")
 ENGINES = ("fast", "readable")
+#: The protocol size presets of :func:`protocol_preset`.
+PROTOCOL_PRESETS = ("paper", "later")
 
 
 @dataclass(frozen=True)
@@ -115,7 +119,7 @@ def protocol_preset(name: str = "paper", **overrides) -> ProtocolConfig:
     """``"paper"``: B = E = 2000, P = 2001 (default). ``"later"``: B = 3000, E = 1000, P = E and a
     tree of 3 (B + 2E) steps (``sec-methods-protocol``). Overrides (None values ignored) replace fields; under
     "later", P and tree_nodes follow the overridden sizes unless given."""
-    check_choice("protocol", name, ("paper", "later"))
+    check_choice("protocol", name, PROTOCOL_PRESETS)
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if name == "paper":
         base = dict(n_burn_in=2000, n_eval=2000, n_pseudo=None)
@@ -271,7 +275,8 @@ def run_trials(network, protocol: ProtocolConfig, trials: int, seed: int, stream
     network: a :class:`NetworkConfig` or a preset name ("kwinner", "kwinner-alt", "mhn").
     Trial t uses ``trial_generator(seed, first_trial + t, stream)``, so its result does not depend on
     chunk_size, thread count or the other trials of the call. Returns a :class:`TrialResult`
-    with (T, E) arrays, age 1 first. ``chunk_size`` (default 64) trials run per compiled call;
+    with (T, E) arrays, age 1 first. ``chunk_size`` trials run per compiled call (default: one per
+    thread, so that Ctrl-C, which Python sees between calls, stops a run within about one trial's time);
     peak memory is about (threads x one trial's scratch) + the outputs.
     Book: ``eq-methods-trial`` ({ref}`ch-retention`).
     """
@@ -283,7 +288,7 @@ def run_trials(network, protocol: ProtocolConfig, trials: int, seed: int, stream
     trace = np.zeros((trials, E), dtype=np.float64)
     usage = np.zeros((trials, cfg.n_hidden), dtype=np.int64)
     seeds = np.stack([trial_seeds4(seed, first_trial + t, stream) for t in range(trials)])
-    chunk = chunk_size or 64
+    chunk = chunk_size or max(1, numba.get_num_threads())
     bar = None
     if progress:
         from tqdm.auto import tqdm
