@@ -27,8 +27,11 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import llvmlite.ir as llvm_ir
 import numba as nb
 import numpy as np
+from numba import types
+from numba.extending import intrinsic
 
 __all__ = [
     "MAX_TREE_ATTEMPTS",
@@ -107,24 +110,74 @@ def _new_state(seed):
     return state
 
 
+@intrinsic
+def _ctz(typingctx, word):
+    """Trailing zeros of a nonzero uint64 (one ``tzcnt`` instruction)."""
+    if word != types.uint64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.cttz(args[0], llvm_ir.Constant(llvm_ir.IntType(1), 1))
+
+    return types.uint64(types.uint64), codegen
+
+
+@intrinsic
+def _popcount(typingctx, word):
+    """Set bits of a uint64 (one ``popcnt`` instruction)."""
+    if word != types.uint64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.ctpop(args[0])
+
+    return types.uint64(types.uint64), codegen
+
+
+_ONE = np.uint64(1)
+_SIX = np.uint64(6)
+_LOW6 = np.uint64(63)
+
+
 @nb.njit(cache=True)
-def _sample_sorted(state, n, s, marker, out):
+def _n_words(n):
+    """uint64 words of a bit set over range(n)."""
+    return (n + 63) >> 6
+
+
+@nb.njit(cache=True)
+def _sample_sorted(state, n, s, words, out):
     """Floyd's algorithm: ``out[:s]`` = a uniform s-subset of range(n), ascending.
 
-    ``marker`` (bool, length n) must be all False; it is left all False.
+    ``words`` (uint64, at least ``_n_words(n)``) must be all zero; it is left all zero. The subset is
+    kept as a bit set and read out in ascending order one set bit at a time, which costs s + n/64
+    steps instead of a scan over n flags. With s = n the subset is everything; the n draws of
+    Floyd's loop are still consumed, so the generator ends in the same state.
     """
+    if s == n:
+        for j in range(n):
+            _next(state)
+        for i in range(n):
+            out[i] = i
+        return
     for j in range(n - s, n):
-        t = _randbelow(state, j + 1)
-        if marker[t]:
-            t = j
-        marker[t] = True
-    # collect ascending: scan whichever is cheaper
+        t = np.uint64(_randbelow(state, j + 1))
+        w = t >> _SIX
+        bit = _ONE << (t & _LOW6)
+        if words[w] & bit:
+            t = np.uint64(j)
+            w = t >> _SIX
+            bit = _ONE << (t & _LOW6)
+        words[w] |= bit
     cnt = 0
-    for i in range(n):
-        if marker[i]:
-            out[cnt] = i
-            marker[i] = False
+    for w in range(_n_words(n)):
+        v = words[w]
+        words[w] = 0
+        base = w << 6
+        while v:
+            out[cnt] = base + np.int64(_ctz(v))
             cnt += 1
+            v &= v - _ONE
 
 
 @nb.njit(cache=True)
@@ -132,9 +185,9 @@ def _random_rows(seed, n_rows, n, s):
     """``(n_rows, s)`` int32: each row a uniform s-subset of range(n), ascending."""
     state = _new_state(seed)
     out = np.empty((n_rows, s), dtype=np.int32)
-    marker = np.zeros(n, dtype=np.bool_)
+    words = np.zeros(_n_words(n), dtype=np.uint64)
     for r in range(n_rows):
-        _sample_sorted(state, n, s, marker, out[r])
+        _sample_sorted(state, n, s, words, out[r])
     return out
 
 
@@ -144,10 +197,10 @@ def _cue_rows(seed, targets, m):
     n_rows, s = targets.shape
     state = _new_state(seed)
     out = np.empty((n_rows, m), dtype=np.int32)
-    marker = np.zeros(s, dtype=np.bool_)
+    words = np.zeros(_n_words(s), dtype=np.uint64)
     pos = np.empty(m, dtype=np.int32)
     for r in range(n_rows):
-        _sample_sorted(state, s, m, marker, pos)
+        _sample_sorted(state, s, m, words, pos)
         for j in range(m):
             out[r, j] = targets[r, pos[j]]
     return out
@@ -191,9 +244,10 @@ def _grow_tree(seed, n_nodes, n, s, b):
     marker = np.zeros(n, dtype=np.bool_)
     chosen = np.zeros(n, dtype=np.bool_)
     smark = np.zeros(s, dtype=np.bool_)
+    words = np.zeros(_n_words(max(n, s)), dtype=np.uint64)
     drop = np.empty(b, dtype=np.int32)
     row = np.empty(s, dtype=np.int32)
-    _sample_sorted(state, n, s, marker, act[0])
+    _sample_sorted(state, n, s, words, act[0])
     nodes = 1
     while nodes < n_nodes:
         cur = 0
@@ -225,7 +279,7 @@ def _grow_tree(seed, n_nodes, n, s, b):
             for j in range(s):
                 marker[act[cur, j]] = True
             if b > 0:
-                _sample_sorted(state, s, b, smark, drop)
+                _sample_sorted(state, s, b, words, drop)
                 for j in range(b):
                     smark[drop[j]] = True
                 cnt = 0
@@ -340,9 +394,9 @@ def _draw_network(seed, n_hidden, n_input, phi):
     """
     state = _new_state(seed)
     idx = np.empty((n_hidden, phi), dtype=np.int32)
-    marker = np.zeros(n_input, dtype=np.bool_)
+    words = np.zeros(_n_words(n_input), dtype=np.uint64)
     for u in range(n_hidden):
-        _sample_sorted(state, n_input, phi, marker, idx[u])
+        _sample_sorted(state, n_input, phi, words, idx[u])
     u1 = np.empty((n_hidden, phi), dtype=np.float64)
     u2 = np.empty((n_hidden, phi), dtype=np.float64)
     for u in range(n_hidden):
@@ -450,10 +504,76 @@ def kth_largest(values, k, buf, tau):
 
 
 @nb.njit(cache=True)
-def _select_top(values, k, lowest_index, key, out, buf, tau):
-    """Write the k selected indices (ascending) into out[:k] (the rule of ``eq-methods-ties``).
+def _emit_selected(vals, units, cnt, vk, k, lowest_index, key, out, pbuf):
+    """Write the k selected units (ascending) into ``out[:k]`` (the rule of ``eq-methods-ties``).
 
-    ``buf`` is scratch of the same length and dtype as ``values``; ``tau`` see :func:`_kth_largest`."""
+    ``vals[:cnt]``/``units[:cnt]``: candidate values and their units, units ascending, holding every
+    entry >= the k-th largest value ``vk``. Entries > vk are kept; the remaining places go to the
+    tied entries (== vk) with the largest hash priorities ``_priority(key, unit)`` (distinct, since
+    splitmix64 is a bijection), or to the lowest units if ``lowest_index``.
+    ``pbuf``: uint64 scratch of length >= 2 x the number of tied entries.
+    """
+    n_gt = 0
+    n_eq = 0
+    for c in range(cnt):
+        v = vals[c]
+        if v > vk:
+            n_gt += 1
+        elif v == vk:
+            n_eq += 1
+    need = k - n_gt
+    if need == n_eq or lowest_index:
+        o = 0
+        taken = 0
+        for c in range(cnt):
+            v = vals[c]
+            if v > vk:
+                out[o] = units[c]
+                o += 1
+            elif v == vk and taken < need:
+                out[o] = units[c]
+                o += 1
+                taken += 1
+        return
+    e = 0
+    for c in range(cnt):
+        if vals[c] == vk:
+            pbuf[e] = _priority(key, units[c])
+            e += 1
+    if need == 1:
+        cut = pbuf[0]
+        for j in range(1, n_eq):
+            if pbuf[j] > cut:
+                cut = pbuf[j]
+    else:
+        work = pbuf[n_eq:2 * n_eq]
+        work[:] = pbuf[:n_eq]
+        cut = _kth_smallest(work, n_eq - need)  # the need-th largest priority
+    o = 0
+    e = 0
+    for c in range(cnt):
+        v = vals[c]
+        if v > vk:
+            out[o] = units[c]
+            o += 1
+        elif v == vk:
+            if pbuf[e] >= cut:
+                out[o] = units[c]
+                o += 1
+            e += 1
+
+
+@nb.njit(cache=True)
+def _select_top(values, k, lowest_index, key, out, buf, ubuf, pbuf, tau):
+    """Write the k largest entries' indices (ascending) into out[:k], ties by ``eq-methods-ties``.
+
+    One pass over ``values`` gathers the candidates >= the carried threshold ``tau`` (see
+    :func:`_kth_largest`) with their indices; when there are between k and 6k of them, the k-th
+    largest value and the selection come from the candidates alone. Otherwise the full quickselect
+    of :func:`_kth_largest` runs (resetting tau) and every entry >= its result is a candidate. The
+    result never depends on tau. Scratch: ``buf`` (values' dtype) and ``ubuf`` (int64) of length
+    2n, ``pbuf`` (uint64) of length 2n.
+    """
     n = values.shape[0]
     if k >= n:
         for i in range(n):
@@ -464,53 +584,36 @@ def _select_top(values, k, lowest_index, key, out, buf, tau):
         for i in range(1, n):
             if values[i] > vk:
                 vk = values[i]
-    else:
-        vk = _kth_largest(values, k, buf, tau)
-    n_gt = 0
-    n_eq = 0
-    for i in range(n):
-        if values[i] > vk:
-            n_gt += 1
-        elif values[i] == vk:
-            n_eq += 1
-    need = k - n_gt
-    if need == n_eq or lowest_index:
         cnt = 0
-        taken = 0
         for i in range(n):
-            v = values[i]
-            if v > vk:
-                out[cnt] = i
+            if values[i] == vk:
+                buf[cnt] = vk
+                ubuf[cnt] = i
                 cnt += 1
-            elif v == vk and taken < need:
-                out[cnt] = i
-                cnt += 1
-                taken += 1
+        _emit_selected(buf, ubuf, cnt, vk, k, lowest_index, key, out, pbuf)
         return
-    eq = np.empty(n_eq, dtype=np.int64)
-    pr = np.empty(n_eq, dtype=np.uint64)
-    c = 0
-    for i in range(n):
-        if values[i] == vk:
-            eq[c] = i
-            pr[c] = _priority(key, i)
-            c += 1
-    order = np.argsort(pr)
-    keep = np.zeros(n_eq, dtype=np.bool_)
-    for j in range(n_eq - need, n_eq):
-        keep[order[j]] = True
+    t = tau[0]
     cnt = 0
-    c = 0
     for i in range(n):
         v = values[i]
-        if v > vk:
-            out[cnt] = i
+        if v >= t:
+            buf[cnt] = v
+            ubuf[cnt] = i
             cnt += 1
-        elif v == vk:
-            if keep[c]:
-                out[cnt] = i
+    if cnt >= k and cnt <= 6 * k:
+        work = buf[n:n + cnt]
+        work[:] = buf[:cnt]
+        vk = _kth_smallest(work, cnt - k)
+    else:
+        vk = _kth_largest(values, k, buf[n:2 * n], tau)
+        cnt = 0
+        for i in range(n):
+            v = values[i]
+            if v >= vk:
+                buf[cnt] = v
+                ubuf[cnt] = i
                 cnt += 1
-            c += 1
+    _emit_selected(buf, ubuf, cnt, vk, k, lowest_index, key, out, pbuf)
 
 
 @nb.njit(cache=True)
@@ -605,12 +708,24 @@ def _drive(active, off, c_unit, wcsr, dense, h, zero):
 
 
 @nb.njit(cache=True)
+def _trace_from_wins(win_eval, count_at, usage, eps64, n_learn, k, trace):
+    """trace[j] = mean over the winners of memory j of eps (1 - eps)^(later wins) (``eq-methods-trial``)."""
+    pw = _pow_table(eps64, n_learn + 1)
+    for j in range(win_eval.shape[0]):
+        tot = 0.0
+        for r in range(k):
+            tot += pw[usage[win_eval[j, r]] - count_at[j, r]]
+        trace[j] = tot / k
+
+
+@nb.njit(cache=True)
 def _fast_trial(pool, targets, cues, idx, u1, u2, p, prm, tie_seed, acc, trace, usage):
     """One trial on the existing connections only. Writes acc (R,), trace (E,), usage (n_h,).
 
     Forward weights are stored in CSR order (grouped by input, units ascending), so the drive of an
     active input reads one contiguous run; ``emap[u, j]`` locates unit u's j-th connection in it.
-    Return weights are stored per unit, ``wyx[u, j] = W_yx[idx[u, j], u]``.
+    Return weights are stored per unit, ``wyx[u, j] = W_yx[idx[u, j], u]``. All scratch is allocated
+    once per trial: a step allocates nothing.
     """
     n_h, phi = idx.shape
     B, E, n_i, k, s = p.n_burn_in, p.n_eval, p.n_input, p.winners, p.active
@@ -628,7 +743,7 @@ def _fast_trial(pool, targets, cues, idx, u1, u2, p, prm, tie_seed, acc, trace, 
         off[i + 1] += off[i]
     fill = off[:-1].copy()
     c_unit = np.empty(n_h * phi, dtype=np.int32)
-    emap = np.empty((n_h, phi), dtype=np.int64)
+    emap = np.empty((n_h, phi), dtype=np.int32)
     wcsr = np.empty(n_h * phi, dtype=prm.dtype)
     wyx = np.empty((n_h, phi), dtype=prm.dtype)
     for u in range(n_h):
@@ -640,11 +755,12 @@ def _fast_trial(pool, targets, cues, idx, u1, u2, p, prm, tie_seed, acc, trace, 
             wcsr[e] = u1[u, j]
             wyx[u, j] = u2[u, j]
             fill[i] = e + 1
+    n_max = max(n_h, n_i)
     h = np.zeros(n_h, dtype=prm.dtype)
-    hbuf = np.empty(n_h, dtype=prm.dtype)
     o = np.zeros(n_i, dtype=prm.dtype)
-    obuf = np.empty(n_i, dtype=prm.dtype)
-    prbuf = np.empty(2 * n_h, dtype=np.uint64)
+    vbuf = np.empty(2 * n_max, dtype=prm.dtype)
+    ubuf = np.empty(2 * n_max, dtype=np.int64)
+    pbuf = np.empty(2 * n_max, dtype=np.uint64)
     tau = np.full(3, -np.inf)  # selection thresholds: learn, retrieve-hidden, retrieve-output
     xmark = np.zeros(n_i, dtype=np.bool_)
     win = np.empty(k, dtype=np.int64)
@@ -655,10 +771,10 @@ def _fast_trial(pool, targets, cues, idx, u1, u2, p, prm, tie_seed, acc, trace, 
     for t in range(n_learn):
         x = pool[t]
         if random_rule:
-            _random_top(n_h, k, step_key(tie_seed, PHASE_RANDOM, t), win, prbuf)
+            _random_top(n_h, k, step_key(tie_seed, PHASE_RANDOM, t), win, pbuf)
         else:
             _drive(x, off, c_unit, wcsr, dense, h, zero)
-            _select_top(h, k, lowest, step_key(tie_seed, PHASE_LEARN, t), win, hbuf, tau[0:1])
+            _select_top(h, k, lowest, step_key(tie_seed, PHASE_LEARN, t), win, vbuf, ubuf, pbuf, tau[0:1])
         for a in range(x.shape[0]):
             xmark[x[a]] = True
         for r in range(k):
@@ -675,17 +791,12 @@ def _fast_trial(pool, targets, cues, idx, u1, u2, p, prm, tie_seed, acc, trace, 
             for r in range(k):
                 win_eval[t - B, r] = win[r]
                 count_at[t - B, r] = usage[win[r]]
-    pw = _pow_table(eps64, n_learn + 1)
-    for j in range(E):
-        tot = 0.0
-        for r in range(k):
-            tot += pw[usage[win_eval[j, r]] - count_at[j, r]]
-        trace[j] = tot / k
+    _trace_from_wins(win_eval, count_at, usage, eps64, n_learn, k, trace)
     n_ret = cues.shape[0]
     for q in range(n_ret):
         c = cues[q]
         _drive(c, off, c_unit, wcsr, dense, h, zero)
-        _select_top(h, k, lowest, step_key(tie_seed, PHASE_RETRIEVE_HIDDEN, q), win, hbuf, tau[1:2])
+        _select_top(h, k, lowest, step_key(tie_seed, PHASE_RETRIEVE_HIDDEN, q), win, vbuf, ubuf, pbuf, tau[1:2])
         o[:] = zero
         for r in range(k):
             u = win[r]
@@ -694,8 +805,122 @@ def _fast_trial(pool, targets, cues, idx, u1, u2, p, prm, tie_seed, acc, trace, 
             else:
                 for j in range(phi):
                     o[idx[u, j]] += wyx[u, j]
-        _select_top(o, s, lowest, step_key(tie_seed, PHASE_RETRIEVE_OUTPUT, q), sel, obuf, tau[2:3])
+        _select_top(o, s, lowest, step_key(tie_seed, PHASE_RETRIEVE_OUTPUT, q), sel, vbuf, ubuf, pbuf, tau[2:3])
         x = targets[q]
+        for a in range(x.shape[0]):
+            xmark[x[a]] = True
+        hit = 0
+        for a in range(s):
+            if xmark[sel[a]]:
+                hit += 1
+        for a in range(x.shape[0]):
+            xmark[x[a]] = False
+        acc[q] = hit / s
+
+
+@nb.njit(cache=True)
+def _set_bits(active, words):
+    """``words`` = the bit set of the indices ``active``."""
+    words[:] = 0
+    for a in range(active.shape[0]):
+        i = np.uint64(active[a])
+        words[i >> _SIX] |= _ONE << (i & _LOW6)
+
+
+@nb.njit(cache=True)
+def _bitpacked_drive(active, bits, rows, won, w_init, h, zero):
+    """h = W_xy x of a 1-winner MHN (``eq-methods-forward``), exactly as :func:`_drive` computes it.
+
+    A unit that has won holds a 0/1 pattern, so its drive is the integer overlap
+    ``popcount(row & x)`` (a sum of 0s and 1s is exact in float32 and float64 alike). A unit that has
+    never won still holds its initial U(0,1) row ``w_init[u]``; its drive is summed input by input in
+    ascending order, as in the general path."""
+    n_h = h.shape[0]
+    nw = bits.shape[0]
+    for u in range(n_h):
+        if won[u]:
+            c = np.uint64(0)
+            for w in range(nw):
+                c += _popcount(rows[u, w] & bits[w])
+            h[u] = c
+        else:
+            acc = zero
+            for a in range(active.shape[0]):
+                acc += w_init[u, active[a]]
+            h[u] = acc
+
+
+@nb.njit(cache=True)
+def _bitpacked_mhn_trial(pool, targets, cues, u1, u2, p, prm, tie_seed, acc, trace, usage):
+    """One trial of the 1-winner MHN (k = 1, f = 1, eps = 1) on bit-packed patterns.
+
+    With eps = 1 a win overwrites the unit's row and column with the pattern exactly
+    (``0 * w + 1 * x = x``), so a unit that has won stores a 0/1 pattern: one row of ``n_i / 64``
+    words. Drives are then popcounts (:func:`_bitpacked_drive`), and the retrieved pattern of a unit
+    that has won is its stored pattern (its output has exactly s ones, all selected, no tie). Units
+    that have never won keep their initial real-valued weights and take the general path, with the
+    same hash-priority ties. So the results (acc, trace, usage) are those of :func:`_fast_trial`,
+    bit for bit, for the same seeds and dtype.
+    """
+    n_h = u1.shape[0]
+    B, E, n_i, s = p.n_burn_in, p.n_eval, p.n_input, p.active
+    lowest, random_rule, eps64 = p.lowest_index, p.random_winners, p.epsilon
+    zero = prm[3]
+    nw = _n_words(n_i)
+    w_init = np.empty((n_h, n_i), dtype=prm.dtype)  # f = 1: idx[u, j] = j
+    for u in range(n_h):
+        for j in range(n_i):
+            w_init[u, j] = u1[u, j]
+    rows = np.zeros((n_h, nw), dtype=np.uint64)
+    won = np.zeros(n_h, dtype=np.bool_)
+    bits = np.zeros(nw, dtype=np.uint64)
+    target_bits = np.zeros(nw, dtype=np.uint64)
+    n_max = max(n_h, n_i)
+    h = np.zeros(n_h, dtype=prm.dtype)
+    o = np.zeros(n_i, dtype=prm.dtype)
+    vbuf = np.empty(2 * n_max, dtype=prm.dtype)
+    ubuf = np.empty(2 * n_max, dtype=np.int64)
+    pbuf = np.empty(2 * n_max, dtype=np.uint64)
+    tau = np.full(1, -np.inf)
+    xmark = np.zeros(n_i, dtype=np.bool_)
+    win = np.empty(1, dtype=np.int64)
+    sel = np.empty(s, dtype=np.int64)
+    win_eval = np.empty((E, 1), dtype=np.int64)
+    count_at = np.empty((E, 1), dtype=np.int64)
+    n_learn = B + E
+    for t in range(n_learn):
+        x = pool[t]
+        _set_bits(x, bits)
+        if random_rule:
+            _random_top(n_h, 1, step_key(tie_seed, PHASE_RANDOM, t), win, pbuf)
+        else:
+            _bitpacked_drive(x, bits, rows, won, w_init, h, zero)
+            _select_top(h, 1, lowest, step_key(tie_seed, PHASE_LEARN, t), win, vbuf, ubuf, pbuf, tau)
+        u = win[0]
+        rows[u, :] = bits
+        won[u] = True
+        usage[u] += 1
+        if t >= B:
+            win_eval[t - B, 0] = u
+            count_at[t - B, 0] = usage[u]
+    _trace_from_wins(win_eval, count_at, usage, eps64, n_learn, 1, trace)
+    for q in range(cues.shape[0]):
+        c = cues[q]
+        _set_bits(c, bits)
+        _bitpacked_drive(c, bits, rows, won, w_init, h, zero)
+        _select_top(h, 1, lowest, step_key(tie_seed, PHASE_RETRIEVE_HIDDEN, q), win, vbuf, ubuf, pbuf, tau)
+        u = win[0]
+        x = targets[q]
+        if won[u]:  # the output is the stored pattern: exactly s ones, all of them selected
+            _set_bits(x, target_bits)
+            hit = np.uint64(0)
+            for w in range(nw):
+                hit += _popcount(rows[u, w] & target_bits[w])
+            acc[q] = np.int64(hit) / s
+            continue
+        for j in range(n_i):  # a never-won unit: its initial return weights, general selection
+            o[j] = u2[u, j]
+        _select_top(o, s, lowest, step_key(tie_seed, PHASE_RETRIEVE_OUTPUT, q), sel, vbuf, ubuf, pbuf, tau)
         for a in range(x.shape[0]):
             xmark[x[a]] = True
         hit = 0
@@ -714,7 +939,8 @@ class TrialParams(NamedTuple):
     ``n_uniform`` (E with a uniform baseline, else 0); ``flips`` b and ``tree_nodes`` (tree data);
     the network ``n_input``, ``active`` s, ``n_hidden``, ``fan_in_count`` phi, ``winners`` k and
     ``epsilon`` (float64, for the trace); ``cue_bits`` m; ``lowest_index`` (tie-break) and
-    ``random_winners`` (the control's learning rule).
+    ``random_winners`` (the control's learning rule); ``bitpacked``: run the 1-winner MHN
+    (k = 1, f = 1, eps = 1 only) on bit-packed patterns (:func:`_bitpacked_mhn_trial`, same results).
     """
 
     data_kind: int
@@ -734,6 +960,7 @@ class TrialParams(NamedTuple):
     lowest_index: bool
     random_winners: bool
     epsilon: float
+    bitpacked: bool = False
 
 
 @nb.njit(cache=True, parallel=True)
@@ -755,4 +982,7 @@ def run_trial_batch(seeds, p, prm, acc, trace, usage, ok):
         targets = _targets(pool, uni, p.n_burn_in, p.n_eval)
         cues = _cue_rows(seeds[t, 2], targets, p.cue_bits)
         idx, u1, u2 = _draw_network(seeds[t, 1], p.n_hidden, p.n_input, p.fan_in_count)
-        _fast_trial(pool, targets, cues, idx, u1, u2, p, prm, seeds[t, 3], acc[t], trace[t], usage[t])
+        if p.bitpacked:
+            _bitpacked_mhn_trial(pool, targets, cues, u1, u2, p, prm, seeds[t, 3], acc[t], trace[t], usage[t])
+        else:
+            _fast_trial(pool, targets, cues, idx, u1, u2, p, prm, seeds[t, 3], acc[t], trace[t], usage[t])

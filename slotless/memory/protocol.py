@@ -174,8 +174,16 @@ def trial_seeds4(seed: int, trial: int, stream="") -> np.ndarray:
     return trial_generator(seed, trial, stream).integers(0, 2**64, size=4, dtype=np.uint64)
 
 
-def trial_params(cfg: NetworkConfig, proto: ProtocolConfig) -> kernels.TrialParams:
-    """The :class:`slotless.memory.kernels.TrialParams` record of ``cfg`` under ``proto``."""
+def _bitpacked_applies(cfg: NetworkConfig) -> bool:
+    """Whether ``cfg`` is a 1-winner MHN (k = 1, f = 1, eps = 1), which the fast engine runs bit-packed."""
+    return cfg.winners == 1 and cfg.fan_in_count == cfg.n_input and cfg.epsilon == 1.0
+
+
+def trial_params(cfg: NetworkConfig, proto: ProtocolConfig, *, bitpacked: bool = True) -> kernels.TrialParams:
+    """The :class:`slotless.memory.kernels.TrialParams` record of ``cfg`` under ``proto``.
+
+    ``bitpacked=False`` keeps a 1-winner MHN on the general path (for the test that holds the two
+    equal bit for bit)."""
     return kernels.TrialParams(
         data_kind=DATA_KINDS.index(proto.data), n_burn_in=proto.n_burn_in, n_eval=proto.n_eval,
         n_pseudo=proto.n_pseudo, n_uniform=proto.n_eval if proto.uniform_baseline else 0,
@@ -183,7 +191,7 @@ def trial_params(cfg: NetworkConfig, proto: ProtocolConfig) -> kernels.TrialPara
         max_attempts=kernels.MAX_TREE_ATTEMPTS, n_input=cfg.n_input, active=cfg.active, n_hidden=cfg.n_hidden,
         fan_in_count=cfg.fan_in_count, winners=cfg.winners, cue_bits=_pat.cue_size(proto.cue_fraction, cfg.active),
         lowest_index=cfg.tie_break == "lowest_index", random_winners=cfg.winner_rule == "random",
-        epsilon=float(cfg.epsilon))
+        epsilon=float(cfg.epsilon), bitpacked=bitpacked and _bitpacked_applies(cfg))
 
 
 def _readable_trial(cfg: NetworkConfig, proto: ProtocolConfig, p: kernels.TrialParams, seeds, dtype):
@@ -263,18 +271,19 @@ def _validate(network, protocol, trials, seed, stream, first_trial, dtype, chunk
 
 def run_trials(network, protocol: ProtocolConfig, trials: int, seed: int, stream="", *, first_trial: int = 0,
                dtype: str = "float32", chunk_size: int | None = None, progress: bool = False,
-               engine: str = "fast") -> TrialResult:
+               engine: str = "fast", _bitpacked: bool = True) -> TrialResult:
     """Run ``trials`` independent trials of ``protocol`` on fresh networks of ``network``.
 
     network: a :class:`NetworkConfig` or a preset name ("kwinner", "kwinner-alt", "mhn").
     Trial t uses ``trial_generator(seed, first_trial + t, stream)``, so its result does not depend on
     chunk_size, thread count or the other trials of the call. Returns a :class:`TrialResult`
     with (T, E) arrays, age 1 first. ``chunk_size`` (default 64) trials run per compiled call;
-    peak memory is about (threads x one trial's scratch) + the outputs.
+    peak memory is about (threads x one trial's scratch) + the outputs. A 1-winner MHN runs on
+    bit-packed patterns (same results; ``_bitpacked=False``, for tests only, forces the general path).
     """
     cfg, trials, seed, first_trial, dtype, engine, chunk_size = _validate(
         network, protocol, trials, seed, stream, first_trial, dtype, chunk_size, engine)
-    params = trial_params(cfg, protocol)
+    params = trial_params(cfg, protocol, bitpacked=_bitpacked)
     E = protocol.n_eval
     acc = np.zeros((trials, 2 * E + params.n_uniform), dtype=np.float64)
     trace = np.zeros((trials, E), dtype=np.float64)
