@@ -52,6 +52,7 @@ __all__ = [
     "retrieval_targets",
     "pow_table",
     "run_trial_batch",
+    "index_type",
 ]
 
 # ----------------------------------------------------------------- generator core
@@ -207,29 +208,6 @@ def _cue_rows(seed, targets, m):
 
 
 @nb.njit(cache=True)
-def _merge_new_ones(row, kept, out):
-    """``out`` = ``row`` sorted, where ``row[:kept]`` is already ascending and the rest is not.
-
-    Sorts the few new entries in place (insertion sort) and merges: no allocation per tree node.
-    """
-    for i in range(kept + 1, row.shape[0]):
-        v = row[i]
-        j = i - 1
-        while j >= kept and row[j] > v:
-            row[j + 1] = row[j]
-            j -= 1
-        row[j + 1] = v
-    i, j = 0, kept
-    for k in range(row.shape[0]):
-        if j >= row.shape[0] or (i < kept and row[i] < row[j]):
-            out[k] = row[i]
-            i += 1
-        else:
-            out[k] = row[j]
-            j += 1
-
-
-@nb.njit(cache=True)
 def _grow_tree(seed, n_nodes, n, s, b):
     """Nested CRP tree (``eq-methods-tree``). Returns (act (n_nodes, s), parent, depth, leaves)."""
     state = _new_state(seed)
@@ -241,12 +219,11 @@ def _grow_tree(seed, n_nodes, n, s, b):
     first = np.full(n_nodes, -1, dtype=np.int32)
     last = np.full(n_nodes, -1, dtype=np.int32)
     nxt = np.full(n_nodes, -1, dtype=np.int32)
-    marker = np.zeros(n, dtype=np.bool_)
-    chosen = np.zeros(n, dtype=np.bool_)
-    smark = np.zeros(s, dtype=np.bool_)
+    nw = _n_words(n)
+    pbits = np.zeros(nw, dtype=np.uint64)
+    cbits = np.zeros(nw, dtype=np.uint64)
     words = np.zeros(_n_words(max(n, s)), dtype=np.uint64)
     drop = np.empty(b, dtype=np.int32)
-    row = np.empty(s, dtype=np.int32)
     _sample_sorted(state, n, s, words, act[0])
     nodes = 1
     while nodes < n_nodes:
@@ -275,35 +252,37 @@ def _grow_tree(seed, n_nodes, n, s, b):
             else:
                 nxt[last[cur]] = new
             last[cur] = new
-            # b of the parent's ones -> 0, b of its original zeros -> 1
-            for j in range(s):
-                marker[act[cur, j]] = True
+            # b of the parent's ones -> 0, b of its original zeros -> 1. The parent's pattern and the
+            # child's are bit sets: a new one must be in neither (not one of the parent's ones, not
+            # already chosen), and the child's row is read out of its bit set in ascending order.
             if b > 0:
+                pbits[:] = 0
+                for j in range(s):
+                    i = np.uint64(act[cur, j])
+                    pbits[i >> _SIX] |= _ONE << (i & _LOW6)
+                cbits[:] = pbits
                 _sample_sorted(state, s, b, words, drop)
                 for j in range(b):
-                    smark[drop[j]] = True
-                cnt = 0
-                for j in range(s):
-                    if not smark[j]:
-                        row[cnt] = act[cur, j]
-                        cnt += 1
-                for j in range(b):
-                    smark[drop[j]] = False
+                    i = np.uint64(act[cur, drop[j]])
+                    cbits[i >> _SIX] &= ~(_ONE << (i & _LOW6))
                 added = 0
                 while added < b:
-                    t = _randbelow(state, n)
-                    if not marker[t] and not chosen[t]:
-                        chosen[t] = True
-                        row[cnt] = t
-                        cnt += 1
+                    t = np.uint64(_randbelow(state, n))
+                    w = t >> _SIX
+                    bit = _ONE << (t & _LOW6)
+                    if not ((pbits[w] | cbits[w]) & bit):
+                        cbits[w] |= bit
                         added += 1
-                for j in range(s - b, s):
-                    chosen[row[j]] = False
-                _merge_new_ones(row, s - b, act[new])
+                cnt = 0
+                for w in range(nw):
+                    v = cbits[w]
+                    base = w << 6
+                    while v:
+                        act[new, cnt] = base + np.int64(_ctz(v))
+                        cnt += 1
+                        v &= v - _ONE
             else:
                 act[new] = act[cur]
-            for j in range(s):
-                marker[act[cur, j]] = False
             nodes += 1
             break
     # leaves, depth first in child-creation order (pre-order walk)
@@ -427,40 +406,45 @@ def _priority(key, unit):
 
 @nb.njit(cache=True)
 def _kth_smallest(buf, kth):
-    """In-place quickselect (median-of-3, Hoare): the value at position ``kth`` of sorted ``buf``."""
+    """In-place quickselect: the value at position ``kth`` of sorted ``buf``.
+
+    Leaves ``buf`` partitioned around it (``buf[:kth] <= buf[kth] <= buf[kth + 1:]``). Each round
+    partitions around a median of three in two branch-free passes (Lomuto: first the entries below
+    the pivot, then those equal to it), so random data costs no branch mispredictions and heavy ties
+    cost no extra rounds; short ranges finish by insertion sort.
+    """
     lo = 0
-    hi = buf.shape[0] - 1
-    while hi > lo:
-        mid = (lo + hi) >> 1
+    hi = buf.shape[0]  # half-open [lo, hi)
+    while hi - lo > 16:
         a = buf[lo]
-        b = buf[mid]
-        c = buf[hi]
-        if a > b:
-            a, b = b, a
-        if b > c:
-            b, c = c, b
-        if a > b:
-            a, b = b, a
-        piv = b
-        i = lo
-        j = hi
-        while i <= j:
-            while buf[i] < piv:
-                i += 1
-            while buf[j] > piv:
-                j -= 1
-            if i <= j:
-                t = buf[i]
-                buf[i] = buf[j]
-                buf[j] = t
-                i += 1
-                j -= 1
-        if kth <= j:
-            hi = j
-        elif kth >= i:
-            lo = i
-        else:
-            return buf[kth]
+        b = buf[(lo + hi) >> 1]
+        c = buf[hi - 1]
+        piv = max(min(a, b), min(max(a, b), c))
+        p = lo
+        for i in range(lo, hi):
+            v = buf[i]
+            buf[i] = buf[p]
+            buf[p] = v
+            p += 1 if v < piv else 0
+        if kth < p:
+            hi = p
+            continue
+        q = p
+        for i in range(p, hi):
+            v = buf[i]
+            buf[i] = buf[q]
+            buf[q] = v
+            q += 1 if v <= piv else 0
+        if kth < q:
+            return piv
+        lo = q
+    for i in range(lo + 1, hi):
+        v = buf[i]
+        j = i - 1
+        while j >= lo and buf[j] > v:
+            buf[j + 1] = buf[j]
+            j -= 1
+        buf[j + 1] = v
     return buf[kth]
 
 
@@ -517,12 +501,16 @@ def _emit_selected(vals, units, cnt, vk, k, lowest_index, key, out, pbuf):
     n_eq = 0
     for c in range(cnt):
         v = vals[c]
-        if v > vk:
-            n_gt += 1
-        elif v == vk:
-            n_eq += 1
+        n_gt += 1 if v > vk else 0
+        n_eq += 1 if v == vk else 0
     need = k - n_gt
-    if need == n_eq or lowest_index:
+    if need == n_eq:  # no tie to break: every entry >= vk (out has room for cnt entries)
+        o = 0
+        for c in range(cnt):
+            out[o] = units[c]
+            o += 1 if vals[c] >= vk else 0
+        return
+    if lowest_index:
         o = 0
         taken = 0
         for c in range(cnt):
@@ -572,7 +560,8 @@ def _select_top(values, k, lowest_index, key, out, buf, ubuf, pbuf, tau):
     largest value and the selection come from the candidates alone. Otherwise the full quickselect
     of :func:`_kth_largest` runs (resetting tau) and every entry >= its result is a candidate. The
     result never depends on tau. Scratch: ``buf`` (values' dtype) and ``ubuf`` (int64) of length
-    2n, ``pbuf`` (uint64) of length 2n.
+    2n, ``pbuf`` (uint64) of length 2n; ``out`` needs room for n entries (only ``out[:k]`` is the
+    result).
     """
     n = values.shape[0]
     if k >= n:
@@ -594,12 +583,11 @@ def _select_top(values, k, lowest_index, key, out, buf, ubuf, pbuf, tau):
         return
     t = tau[0]
     cnt = 0
-    for i in range(n):
+    for i in range(n):  # branch-free: write every entry, advance past those >= t
         v = values[i]
-        if v >= t:
-            buf[cnt] = v
-            ubuf[cnt] = i
-            cnt += 1
+        buf[cnt] = v
+        ubuf[cnt] = i
+        cnt += 1 if v >= t else 0
     if cnt >= k and cnt <= 6 * k:
         work = buf[n:n + cnt]
         work[:] = buf[:cnt]
@@ -695,16 +683,19 @@ def _drive(active, off, c_unit, wcsr, dense, h, zero):
     """h = W_xy x for the active inputs ``active`` (ascending), input by input.
 
     With f = 1 (``dense``) every input feeds all units in order, so the inner loop is one
-    contiguous (vectorised) add; the per-unit summation order is the same either way."""
+    contiguous (vectorised) add; the per-unit summation order is the same either way. Offsets and
+    unit indices are unsigned, so the compiled loop carries no negative-index wrap-around checks."""
     h[:] = zero
-    n_h = h.shape[0]
     for a in range(active.shape[0]):
-        i = active[a]
+        i = np.uint64(active[a])
+        e = off[i]
+        end = off[i + _ONE]
         if dense:
-            h += wcsr[off[i]:off[i] + n_h]
+            h += wcsr[e:end]
         else:
-            for e in range(off[i], off[i + 1]):
+            while e < end:
                 h[c_unit[e]] += wcsr[e]
+                e += _ONE
 
 
 @nb.njit(cache=True)
@@ -719,7 +710,7 @@ def _trace_from_wins(win_eval, count_at, usage, eps64, n_learn, k, trace):
 
 
 @nb.njit(cache=True)
-def _fast_trial(pool, targets, cues, idx, u1, u2, p, prm, tie_seed, acc, trace, usage):
+def _fast_trial(pool, targets, cues, idx, u1, u2, p, prm, tie_seed, acc, trace, usage, index_proto):
     """One trial on the existing connections only. Writes acc (R,), trace (E,), usage (n_h,).
 
     Forward weights are stored in CSR order (grouped by input, units ascending), so the drive of an
@@ -735,26 +726,31 @@ def _fast_trial(pool, targets, cues, idx, u1, u2, p, prm, tie_seed, acc, trace, 
     keep = prm[1]
     one = prm[2]
     zero = prm[3]
-    off = np.zeros(n_i + 1, dtype=np.int64)
+    # CSR of the forward weights. Indices are unsigned (of the type of ``index_proto``: uint16 when
+    # every index fits) so that the hot loops carry no wrap-around checks and the arrays stay small.
+    off = np.zeros(n_i + 1, dtype=np.uint64)
+    inputs = np.empty((n_h, phi), dtype=index_proto.dtype)  # idx, unsigned
     for u in range(n_h):
         for j in range(phi):
-            off[idx[u, j] + 1] += 1
+            i = idx[u, j]
+            inputs[u, j] = i
+            off[i + 1] += _ONE
     for i in range(n_i):
         off[i + 1] += off[i]
     fill = off[:-1].copy()
-    c_unit = np.empty(n_h * phi, dtype=np.int32)
-    emap = np.empty((n_h, phi), dtype=np.int32)
+    c_unit = np.empty(n_h * phi, dtype=index_proto.dtype)
+    emap = np.empty((n_h, phi), dtype=np.uint32)
     wcsr = np.empty(n_h * phi, dtype=prm.dtype)
     wyx = np.empty((n_h, phi), dtype=prm.dtype)
     for u in range(n_h):
         for j in range(phi):
-            i = idx[u, j]
+            i = inputs[u, j]
             e = fill[i]
             c_unit[e] = u
             emap[u, j] = e
             wcsr[e] = u1[u, j]
             wyx[u, j] = u2[u, j]
-            fill[i] = e + 1
+            fill[i] = e + _ONE
     n_max = max(n_h, n_i)
     h = np.zeros(n_h, dtype=prm.dtype)
     o = np.zeros(n_i, dtype=prm.dtype)
@@ -763,8 +759,8 @@ def _fast_trial(pool, targets, cues, idx, u1, u2, p, prm, tie_seed, acc, trace, 
     pbuf = np.empty(2 * n_max, dtype=np.uint64)
     tau = np.full(3, -np.inf)  # selection thresholds: learn, retrieve-hidden, retrieve-output
     xmark = np.zeros(n_i, dtype=np.bool_)
-    win = np.empty(k, dtype=np.int64)
-    sel = np.empty(s, dtype=np.int64)
+    win = np.empty(n_max, dtype=np.int64)  # room for every candidate; win[:k] are the winners
+    sel = np.empty(n_max, dtype=np.int64)
     win_eval = np.empty((E, k), dtype=np.int64)
     count_at = np.empty((E, k), dtype=np.int64)
     n_learn = B + E
@@ -780,7 +776,7 @@ def _fast_trial(pool, targets, cues, idx, u1, u2, p, prm, tie_seed, acc, trace, 
         for r in range(k):
             u = win[r]
             for j in range(phi):
-                xv = one if xmark[idx[u, j]] else zero
+                xv = one if xmark[inputs[u, j]] else zero
                 e = emap[u, j]
                 wcsr[e] = keep * wcsr[e] + eps * xv
                 wyx[u, j] = keep * wyx[u, j] + eps * xv
@@ -804,7 +800,7 @@ def _fast_trial(pool, targets, cues, idx, u1, u2, p, prm, tie_seed, acc, trace, 
                 o += wyx[u]
             else:
                 for j in range(phi):
-                    o[idx[u, j]] += wyx[u, j]
+                    o[inputs[u, j]] += wyx[u, j]
         _select_top(o, s, lowest, step_key(tie_seed, PHASE_RETRIEVE_OUTPUT, q), sel, vbuf, ubuf, pbuf, tau[2:3])
         x = targets[q]
         for a in range(x.shape[0]):
@@ -883,8 +879,8 @@ def _bitpacked_mhn_trial(pool, targets, cues, u1, u2, p, prm, tie_seed, acc, tra
     pbuf = np.empty(2 * n_max, dtype=np.uint64)
     tau = np.full(1, -np.inf)
     xmark = np.zeros(n_i, dtype=np.bool_)
-    win = np.empty(1, dtype=np.int64)
-    sel = np.empty(s, dtype=np.int64)
+    win = np.empty(n_max, dtype=np.int64)
+    sel = np.empty(n_max, dtype=np.int64)
     win_eval = np.empty((E, 1), dtype=np.int64)
     count_at = np.empty((E, 1), dtype=np.int64)
     n_learn = B + E
@@ -963,11 +959,19 @@ class TrialParams(NamedTuple):
     bitpacked: bool = False
 
 
+def index_type(n_hidden: int, n_input: int):
+    """The unsigned index type of the fast engine's network (``sec-methods-network``): uint16 when every
+    unit and input index fits, else uint32."""
+    return np.uint16 if max(n_hidden, n_input) <= np.iinfo(np.uint16).max else np.uint32
+
+
 @nb.njit(cache=True, parallel=True)
-def run_trial_batch(seeds, p, prm, acc, trace, usage, ok):
+def run_trial_batch(seeds, p, prm, acc, trace, usage, ok, index_proto):
     """Run one trial per row of ``seeds`` ``(T, 4)`` uint64 (data, network, cues, ties), in parallel.
 
-    ``p``: :class:`TrialParams`; ``prm``: ``[eps, 1 - eps, 1, 0]`` in the trial's float dtype.
+    ``p``: :class:`TrialParams`; ``prm``: ``[eps, 1 - eps, 1, 0]`` in the trial's float dtype;
+    ``index_proto``: an empty array of the unsigned type of the engine's unit and input indices
+    (:func:`index_type`).
     Writes ``acc (T, 2E + n_uniform)`` in retrieval order, ``trace (T, E)``, ``usage (T, n_h)`` and
     ``ok (T,)`` (False: the tree had too few leaves).
     """
@@ -985,4 +989,5 @@ def run_trial_batch(seeds, p, prm, acc, trace, usage, ok):
         if p.bitpacked:
             _bitpacked_mhn_trial(pool, targets, cues, u1, u2, p, prm, seeds[t, 3], acc[t], trace[t], usage[t])
         else:
-            _fast_trial(pool, targets, cues, idx, u1, u2, p, prm, seeds[t, 3], acc[t], trace[t], usage[t])
+            _fast_trial(pool, targets, cues, idx, u1, u2, p, prm, seeds[t, 3], acc[t], trace[t], usage[t],
+                        index_proto)

@@ -299,9 +299,11 @@ def run_trials(network, protocol: ProtocolConfig, trials: int, seed: int, stream
         if engine == "fast":
             prm = np.array([cfg.epsilon, 1.0 - cfg.epsilon, 1.0, 0.0], dtype=np.dtype(dtype))
             ok = np.ones(trials, dtype=np.bool_)
+            index_proto = np.empty(0, dtype=kernels.index_type(cfg.n_hidden, cfg.n_input))
             for lo in range(0, trials, chunk):
                 hi = min(trials, lo + chunk)
-                kernels.run_trial_batch(seeds[lo:hi], params, prm, acc[lo:hi], trace[lo:hi], usage[lo:hi], ok[lo:hi])
+                kernels.run_trial_batch(seeds[lo:hi], params, prm, acc[lo:hi], trace[lo:hi], usage[lo:hi], ok[lo:hi],
+                                        index_proto)
                 if bar is not None:
                     bar.update(hi - lo)
             bad = np.flatnonzero(~ok)
