@@ -24,12 +24,15 @@ import torch
 
 from ..checks import ConfigError, check_choice, check_float, check_int
 from ..rng import trial_generator
+from . import kernels as _kernels
 from .diagnostics import batches_to_threshold
 from .mhn import (
     WK_RULES,
     WV_MODES,
     FastWeights,
     MHNConfig,
+    _fast_init_sizes,
+    _split_fast_raw,
     draw_fast_init,
     init_mhn,
     item_projections,
@@ -331,6 +334,71 @@ def run_sweep(config: SweepConfig, seeds=10, batches: int = 5000, batch_size: in
     return result
 
 
+#: Train with the compiled batch steps of :mod:`slotless.attention.kernels` (the readable torch path is
+#: used when False or when an ``on_batch`` hook is given; cosine diagnostics always use it, beside training).
+_COMPILED_STEP = True
+
+
+def _compiled_step_args(cfg: SweepConfig, dt, S: int, batch_size: int, fast_gens) -> dict:
+    """Constants, buffers and generator states of the compiled steps of one sweep."""
+    np_dt = np.float64 if dt == torch.float64 else np.float32
+    args = {"batch_size": batch_size}
+    prm = np.zeros(4, dtype=np_dt)
+    prm[_kernels.PRM_LR] = cfg.lr
+    if cfg.is_transformer:
+        prm[_kernels.PRM_GAMMA] = cfg.transformer_config().gamma_value
+    else:
+        mc = cfg.mhn_config()
+        items = item_projections(mc, dt)
+        prm[_kernels.PRM_BETA] = mc.beta
+        prm[_kernels.PRM_KEY_LR] = cfg.key_lr
+        # the fast-weight draws come from the seeds' torch generators, advanced by the compiled twister
+        args.update(raw=np.empty((S, batch_size, sum(_fast_init_sizes(mc))), dtype=np.float32),
+                    mt=_kernels.mt_states(fast_gens),
+                    items=np.zeros((mc.hidden, mc.dim), np_dt) if items is None else items.numpy().astype(np_dt),
+                    has_items=items is not None, rule=_kernels.RULE_CODES[mc.wk_rule],
+                    via_output=mc.wv_mode == "via_mhn_output")
+    args["prm"] = prm
+    return args
+
+
+def _compiled_batch(cfg: SweepConfig, w_np, seqs: Sequences, args: dict, acc, loss, coll, diagnostics) -> None:
+    """One training batch of every seed with the compiled step (the same draws as the readable path).
+
+    ``diagnostics = (weights, cos, cos_mhn, b, tracked)``: for the rules in ``tracked``, the cosine
+    diagnostics of batch ``b`` are computed first with the readable functions, from the same draws and
+    the pre-update ``weights`` (torch views of ``w_np``); they never change training."""
+    L = cfg.letters
+    tok = seqs.letters + L * seqs.cases
+    qlet = np.take_along_axis(seqs.letters, seqs.query[..., None], -1)[..., 0]
+    target = np.take_along_axis(seqs.cases, seqs.query[..., None], -1)[..., 0]
+    if cfg.is_transformer:
+        _kernels.transformer_batch_step(*w_np, tok, 2 * L + qlet, target, cfg.paper_time_gradient, args["prm"],
+                                        acc, loss)
+    else:
+        _kernels.mt_uniform_fill(*args["mt"], args["raw"])  # = draw_fast_init's torch.rand draws
+        if diagnostics[-1]:
+            _cosine_diagnostics(cfg, seqs, args["raw"], *diagnostics)
+        _kernels.mhn_batch_step(*w_np, tok, 2 * L + qlet, target, args["raw"], args["items"], args["has_items"],
+                                args["rule"], args["via_output"], cfg.mask_unrecruited, args["prm"], acc, loss, coll)
+    loss /= args["batch_size"]
+
+
+def _cosine_diagnostics(cfg: SweepConfig, seqs: Sequences, raw, weights: SlowWeights, cos, cos_mhn, b, tracked):
+    """The cosine diagnostics of one batch (as the readable training loop computes them), from the fast-weight
+    draws ``raw`` and the pre-update ``weights``; nothing is applied."""
+    mc = cfg.mhn_config()
+    dt = torch_dtype(cfg.dtype)
+    X, xq, y = encode(seqs, cfg.letters, dt)
+    init = _split_fast_raw(mc, torch.from_numpy(raw), dt)
+    fast = mhn_store(mc, weights.W_K, weights.W_V, X, *init, W_items=item_projections(mc, dt))
+    true_wk = transformer_grads(weights, X, xq, y, mc.beta)[0].W_K
+    step = mhn_update(mc, weights, fast, xq, y, cfg.lr, cfg.key_lr, diagnostic_rules=tracked)
+    for r in tracked:
+        cos[r][b] = cosine(step.diagnostic_wk_grads[r], true_wk).double()
+        cos_mhn[r][b] = cosine(step.diagnostic_wk_grads[r], step.diagnostic_wk_grads["exact_reinstatement"]).double()
+
+
 def _run(cfg: SweepConfig, seed_list, batches, batch_size, seed, progress, streams, on_batch) -> SweepResult:
     L, C = cfg.letters, cfg.context
     dt = torch_dtype(cfg.dtype)
@@ -354,6 +422,11 @@ def _run(cfg: SweepConfig, seed_list, batches, batch_size, seed, progress, strea
         weights = init_mhn(mc, weight_gens, dt)
         W_items = item_projections(mc, dt)
     extra = COSINE_RULES if (cfg.track_cosines and not cfg.is_transformer) else ()
+    compiled = _COMPILED_STEP and on_batch is None
+    if compiled:  # slow weights live in numpy arrays, updated in place; `weights` are torch views of them
+        w_np = [w.numpy().copy() for w in weights]
+        weights = SlowWeights(*(torch.from_numpy(w) for w in w_np))
+        step_args = _compiled_step_args(cfg, dt, S, batch_size, fast_gens)
 
     acc = torch.zeros(batches, S, dtype=torch.float64)
     loss = torch.zeros(batches, S, dtype=torch.float64)
@@ -376,6 +449,11 @@ def _run(cfg: SweepConfig, seed_list, batches, batch_size, seed, progress, strea
             seqs = Sequences(seqs_chunk.letters[:, rows], seqs_chunk.cases[:, rows], seqs_chunk.query[:, rows])
         else:
             seqs = _draw_stack(L, C, batch_size, task_rngs, excludes)
+        if compiled:
+            tracked = extra if b % cfg.cosine_every == 0 else ()
+            _compiled_batch(cfg, w_np, seqs, step_args, acc[b].numpy(), loss[b].numpy(), coll[b].numpy(),
+                            diagnostics=(weights, cos, cos_mhn, b, tracked))
+            continue
         X, xq, y = encode(seqs, L, dt)
         target = y.argmax(-1)
         if cfg.is_transformer:
