@@ -678,18 +678,19 @@ def sweep_cost(seeds_list, batches: int, *, models=None, preset: str = "paper", 
     out = []
     for model in list(training.MODELS) if models is None else models:
         config = training.resolve_config(model, preset)
-        training.run_sweep(config, seeds_list[0], 2, batch_size, 0)  # one-off set-up and kernel loading
 
-        def cpu_per_batch(n_seeds, compiled):
+        def cpu_per_batch(n_seeds, compiled, n_batches=batches):
             old = training._COMPILED_STEP
             training._COMPILED_STEP = compiled
             try:
                 start = time.process_time()
-                training.run_sweep(config, n_seeds, batches, batch_size, 0)
-                return (time.process_time() - start) / batches
+                training.run_sweep(config, n_seeds, n_batches, batch_size, 0)
+                return (time.process_time() - start) / n_batches
             finally:
                 training._COMPILED_STEP = old
 
+        for path in (True, False):  # one-off set-up and kernel loading, not timed
+            cpu_per_batch(seeds_list[0], path, 2)
         compiled = [cpu_per_batch(n, True) for n in seeds_list]
         out.append(SweepCost(model, seeds_list, batches, compiled, cpu_per_batch(seeds_list[-1], False)))
     return out
