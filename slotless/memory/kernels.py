@@ -15,9 +15,21 @@ from the caller's :class:`numpy.random.Generator`, so a compiled trial and the r
 priority ``splitmix64(step_key + unit)``, where :func:`step_key` mixes a per-network seed, the phase
 (learn / random-learn / retrieve-hidden / retrieve-output) and the step counter.
 
+Where the time goes, and how it is kept low (a paper-scale trial is 8000 steps):
+
+- the forward weights are stored per input (CSR), so a drive adds the active inputs' runs; the
+  update of a winner touches only its own connections (``_fast_trial``);
+- every index array is unsigned and as small as the sizes allow (:func:`index_type`), so the hot
+  loops carry no negative-index checks and the trial's arrays stay in the core's cache;
+- top-k carries a threshold from step to step and selects among the few candidates above it with
+  branch-free passes (``_select_top``, ``_kth_smallest``); a step allocates nothing;
+- subsets are drawn into bit sets and read out with one trailing-zero count per element;
+- the 1-winner MHN (k = 1, f = 1, eps = 1) stores 0/1 patterns once a unit has won, so its drives
+  are popcounts of bit-packed patterns (``_bitpacked_mhn_trial``, tested equal to the general path).
+
 Python-facing entry points are the public names (``random_rows``, ``cue_rows``, ``grow_tree``,
-``tree_rows``, ``draw_network``, ``kth_largest``, ``trial_data``, ``retrieval_targets``,
-``pow_table``, ``step_key``, ``run_trial_batch``). A cached Numba function that returns a tuple of
+``tree_rows``, ``draw_network``, ``kth_largest``, ``select_top``, ``trial_data``,
+``retrieval_targets``, ``pow_table``, ``step_key``, ``run_trial_batch``). A cached Numba function that returns a tuple of
 arrays and is also inlined into the cached parallel trial kernel can fail when called from Python
 after that kernel was loaded from the cache ("NRT_adapt_ndarray_to_python: descr is NULL", numba
 0.68.1), so Python calls thin wrappers and never the private callees (underscored) directly.
@@ -48,6 +60,7 @@ __all__ = [
     "draw_network",
     "step_key",
     "kth_largest",
+    "select_top",
     "trial_data",
     "retrieval_targets",
     "pow_table",
@@ -71,7 +84,8 @@ MAX_TREE_ATTEMPTS = 8
 
 @nb.njit(cache=True)
 def splitmix64(z):
-    """The splitmix64 finaliser of ``z + golden`` (a bijection on uint64)."""
+    """The splitmix64 finaliser of ``z + golden`` (a bijection on uint64): the generator behind every draw
+    of ``eq-methods-patterns``, ``eq-methods-init`` and the ties of ``eq-methods-ties``."""
     z = z + _GOLDEN
     z = (z ^ (z >> _S30)) * _M1
     z = (z ^ (z >> _S27)) * _M2
@@ -338,21 +352,25 @@ def _tree_rows(seed, n_needed, n_nodes, n, s, b, max_attempts):
 # Python-facing entry points (see the module note).
 @nb.njit(cache=True)
 def grow_tree(seed, n_nodes, n, s, b):
+    """Python-facing entry of :func:`_grow_tree`: one nested CRP tree (``eq-methods-tree``)."""
     return _grow_tree(seed, n_nodes, n, s, b)
 
 
 @nb.njit(cache=True)
 def tree_rows(seed, n_needed, n_nodes, n, s, b, max_attempts):
+    """Python-facing entry of :func:`_tree_rows`: shuffled leaf patterns of a tree (``eq-methods-tree``)."""
     return _tree_rows(seed, n_needed, n_nodes, n, s, b, max_attempts)
 
 
 @nb.njit(cache=True)
 def random_rows(seed, n_rows, n, s):
+    """Python-facing entry of :func:`_random_rows`: random s-of-n patterns (``eq-methods-patterns``)."""
     return _random_rows(seed, n_rows, n, s)
 
 
 @nb.njit(cache=True)
 def cue_rows(seed, targets, m):
+    """Python-facing entry of :func:`_cue_rows`: m-bit partial cues of patterns (``eq-methods-cue``)."""
     return _cue_rows(seed, targets, m)
 
 
@@ -389,13 +407,14 @@ def _draw_network(seed, n_hidden, n_input, phi):
 
 @nb.njit(cache=True)
 def draw_network(seed, n_hidden, n_input, phi):
-    """Python-facing entry of :func:`_draw_network` (see the module note)."""
+    """Python-facing entry of :func:`_draw_network`: mask and initial weights (``eq-methods-init``)."""
     return _draw_network(seed, n_hidden, n_input, phi)
 
 
 @nb.njit(cache=True)
 def step_key(base, phase, step):
-    """The tie/random key of one step: splitmix64(base + splitmix64(phase * 2**40 + step))."""
+    """The tie/random key of one step: splitmix64(base + splitmix64(phase * 2**40 + step))
+    (``eq-methods-ties``, ``eq-methods-random-winners``)."""
     return splitmix64(base + splitmix64(np.uint64(phase) * _P40 + np.uint64(step)))
 
 
@@ -483,7 +502,7 @@ def _kth_largest(values, k, buf, tau):
 
 @nb.njit(cache=True)
 def kth_largest(values, k, buf, tau):
-    """Python-facing entry of :func:`_kth_largest` (for tests)."""
+    """Python-facing entry of :func:`_kth_largest` (for tests): the k-th largest value (``eq-methods-ties``)."""
     return _kth_largest(values, k, buf, tau)
 
 
@@ -605,6 +624,19 @@ def _select_top(values, k, lowest_index, key, out, buf, ubuf, pbuf, tau):
 
 
 @nb.njit(cache=True)
+def select_top(values, k, lowest_index, key, tau):
+    """Python-facing entry of :func:`_select_top` (for tests): the k selected indices, ascending, by the
+    rule of ``eq-methods-ties``; ``tau`` (float64, length 1) carries the threshold between calls."""
+    n = values.shape[0]
+    out = np.empty(n, dtype=np.int64)
+    buf = np.empty(2 * n, dtype=values.dtype)
+    ubuf = np.empty(2 * n, dtype=np.int64)
+    pbuf = np.empty(2 * n, dtype=np.uint64)
+    _select_top(values, k, lowest_index, key, out, buf, ubuf, pbuf, tau)
+    return out[:min(k, n)].copy()
+
+
+@nb.njit(cache=True)
 def _random_top(n, k, key, out, prbuf):
     """The k units with the largest hash priority (a uniform k-subset), ascending.
 
@@ -646,12 +678,13 @@ def _trial_data(data_kind, seed, n_pool, n_uniform, n_i, s, b, tree_nodes, max_a
 
 @nb.njit(cache=True)
 def trial_data(data_kind, seed, n_pool, n_uniform, n_i, s, b, tree_nodes, max_attempts):
-    """Python-facing entry of :func:`_trial_data` (see the module note)."""
+    """Python-facing entry of :func:`_trial_data`: one trial's patterns (``eq-methods-trial``)."""
     return _trial_data(data_kind, seed, n_pool, n_uniform, n_i, s, b, tree_nodes, max_attempts)
 
 
 @nb.njit(cache=True)
 def retrieval_targets(pool, uni, B, E):
+    """Python-facing entry of :func:`_targets`: the patterns a trial retrieves (``eq-methods-trial``)."""
     return _targets(pool, uni, B, E)
 
 
@@ -675,6 +708,7 @@ def _pow_table(eps, n):
 
 @nb.njit(cache=True)
 def pow_table(eps, n):
+    """Python-facing entry of :func:`_pow_table`: ``eps (1 - eps)^m``, the trace weights (``eq-methods-update``)."""
     return _pow_table(eps, n)
 
 
@@ -929,7 +963,8 @@ def _bitpacked_mhn_trial(pool, targets, cues, u1, u2, p, prm, tie_seed, acc, tra
 
 
 class TrialParams(NamedTuple):
-    """The sizes and switches of one batch of trials, passed to :func:`run_trial_batch` as one record.
+    """The sizes and switches of one batch of trials (``eq-methods-trial``), passed to :func:`run_trial_batch`
+    as one record.
 
     ``data_kind`` 0 random / 1 tree; protocol sizes ``n_burn_in`` B, ``n_eval`` E, ``n_pseudo`` P and
     ``n_uniform`` (E with a uniform baseline, else 0); ``flips`` b and ``tree_nodes`` (tree data);
@@ -967,7 +1002,8 @@ def index_type(n_hidden: int, n_input: int):
 
 @nb.njit(cache=True, parallel=True)
 def run_trial_batch(seeds, p, prm, acc, trace, usage, ok, index_proto):
-    """Run one trial per row of ``seeds`` ``(T, 4)`` uint64 (data, network, cues, ties), in parallel.
+    """Run one trial (``eq-methods-trial``) per row of ``seeds`` ``(T, 4)`` uint64 (data, network, cues, ties),
+    in parallel.
 
     ``p``: :class:`TrialParams`; ``prm``: ``[eps, 1 - eps, 1, 0]`` in the trial's float dtype;
     ``index_proto``: an empty array of the unsigned type of the engine's unit and input indices
