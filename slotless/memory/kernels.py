@@ -108,14 +108,39 @@ def _uniform(state):
 
 
 @nb.njit(cache=True)
-def _uniform24(state):
-    """Uniform in [0, 1) on a 2**-24 grid: exact in float32 and float64 alike."""
-    return np.float64(_next(state) >> _S40) * 5.960464477539063e-08
+def _randbelow(state, n):
+    return np.int64(_uniform(state) * n)
 
 
 @nb.njit(cache=True)
-def _randbelow(state, n):
-    return np.int64(_uniform(state) * n)
+def _draws_below(state, first, count, out):
+    """``out[q]`` = what ``_randbelow(state, first + q)`` returns on the q-th of ``count`` successive calls.
+
+    The generator is counter-based (draw q mixes ``state + (q + 1) * golden``), so the draws are
+    independent of each other and this loop has no branch: it runs vectorised. Advances the state
+    past the ``count`` draws."""
+    base = state[0]
+    for q in range(count):
+        z = base + np.uint64(q + 1) * _GOLDEN
+        z = (z ^ (z >> _S30)) * _M1
+        z = (z ^ (z >> _S27)) * _M2
+        z = z ^ (z >> _S31)
+        out[q] = np.int64(np.float64(z >> _S11) * 1.1102230246251565e-16 * (first + q))
+    state[0] = base + np.uint64(count) * _GOLDEN
+
+
+@nb.njit(cache=True)
+def _fill_uniform24(state, out):
+    """``out[q]`` = the q-th of ``len(out)`` successive uniforms in [0, 1) on a 2**-24 grid (exact in
+    float32 and float64 alike), drawn in one vectorised loop as in :func:`_draws_below`."""
+    base = state[0]
+    for q in range(out.shape[0]):
+        z = base + np.uint64(q + 1) * _GOLDEN
+        z = (z ^ (z >> _S30)) * _M1
+        z = (z ^ (z >> _S27)) * _M2
+        z = z ^ (z >> _S31)
+        out[q] = np.float64(z >> _S40) * 5.960464477539063e-08
+    state[0] = base + np.uint64(out.shape[0]) * _GOLDEN
 
 
 @nb.njit(cache=True)
@@ -161,26 +186,27 @@ def _n_words(n):
 
 
 @nb.njit(cache=True)
-def _sample_sorted(state, n, s, words, out):
+def _sample_sorted(state, n, s, words, out, draws):
     """Floyd's algorithm: ``out[:s]`` = a uniform s-subset of range(n), ascending.
 
-    ``words`` (uint64, at least ``_n_words(n)``) must be all zero; it is left all zero. The subset is
-    kept as a bit set and read out in ascending order one set bit at a time, which costs s + n/64
-    steps instead of a scan over n flags. With s = n the subset is everything; the n draws of
-    Floyd's loop are still consumed, so the generator ends in the same state.
+    ``words`` (uint64, at least ``_n_words(n)``) must be all zero; it is left all zero. ``draws``: int64
+    scratch of length >= s. The s random integers of Floyd's loop are drawn first, in one vectorised
+    block (:func:`_draws_below`); the subset is kept as a bit set and read out in ascending order one
+    set bit at a time, which costs s + n/64 steps instead of a scan over n flags. With s = n the subset
+    is everything; the generator still advances past Floyd's n draws.
     """
     if s == n:
-        for j in range(n):
-            _next(state)
+        state[0] = state[0] + np.uint64(n) * _GOLDEN
         for i in range(n):
             out[i] = i
         return
-    for j in range(n - s, n):
-        t = np.uint64(_randbelow(state, j + 1))
+    _draws_below(state, n - s + 1, s, draws)
+    for q in range(s):
+        t = np.uint64(draws[q])
         w = t >> _SIX
         bit = _ONE << (t & _LOW6)
         if words[w] & bit:
-            t = np.uint64(j)
+            t = np.uint64(n - s + q)
             w = t >> _SIX
             bit = _ONE << (t & _LOW6)
         words[w] |= bit
@@ -201,8 +227,9 @@ def _random_rows(seed, n_rows, n, s):
     state = _new_state(seed)
     out = np.empty((n_rows, s), dtype=np.int32)
     words = np.zeros(_n_words(n), dtype=np.uint64)
+    draws = np.empty(s, dtype=np.int64)
     for r in range(n_rows):
-        _sample_sorted(state, n, s, words, out[r])
+        _sample_sorted(state, n, s, words, out[r], draws)
     return out
 
 
@@ -214,8 +241,9 @@ def _cue_rows(seed, targets, m):
     out = np.empty((n_rows, m), dtype=np.int32)
     words = np.zeros(_n_words(s), dtype=np.uint64)
     pos = np.empty(m, dtype=np.int32)
+    draws = np.empty(m, dtype=np.int64)
     for r in range(n_rows):
-        _sample_sorted(state, s, m, words, pos)
+        _sample_sorted(state, s, m, words, pos, draws)
         for j in range(m):
             out[r, j] = targets[r, pos[j]]
     return out
@@ -238,7 +266,8 @@ def _grow_tree(seed, n_nodes, n, s, b):
     cbits = np.zeros(nw, dtype=np.uint64)
     words = np.zeros(_n_words(max(n, s)), dtype=np.uint64)
     drop = np.empty(b, dtype=np.int32)
-    _sample_sorted(state, n, s, words, act[0])
+    draws = np.empty(max(s, b), dtype=np.int64)
+    _sample_sorted(state, n, s, words, act[0], draws)
     nodes = 1
     while nodes < n_nodes:
         cur = 0
@@ -275,7 +304,7 @@ def _grow_tree(seed, n_nodes, n, s, b):
                     i = np.uint64(act[cur, j])
                     pbits[i >> _SIX] |= _ONE << (i & _LOW6)
                 cbits[:] = pbits
-                _sample_sorted(state, s, b, words, drop)
+                _sample_sorted(state, s, b, words, drop, draws)
                 for j in range(b):
                     i = np.uint64(act[cur, drop[j]])
                     cbits[i >> _SIX] &= ~(_ONE << (i & _LOW6))
@@ -392,16 +421,13 @@ def _draw_network(seed, n_hidden, n_input, phi):
     state = _new_state(seed)
     idx = np.empty((n_hidden, phi), dtype=np.int32)
     words = np.zeros(_n_words(n_input), dtype=np.uint64)
+    draws = np.empty(phi, dtype=np.int64)
     for u in range(n_hidden):
-        _sample_sorted(state, n_input, phi, words, idx[u])
+        _sample_sorted(state, n_input, phi, words, idx[u], draws)
     u1 = np.empty((n_hidden, phi), dtype=np.float64)
     u2 = np.empty((n_hidden, phi), dtype=np.float64)
-    for u in range(n_hidden):
-        for j in range(phi):
-            u1[u, j] = _uniform24(state)
-    for u in range(n_hidden):
-        for j in range(phi):
-            u2[u, j] = _uniform24(state)
+    _fill_uniform24(state, u1.ravel())
+    _fill_uniform24(state, u2.ravel())
     return idx, u1, u2
 
 
