@@ -362,24 +362,31 @@ def _compiled_step_args(cfg: SweepConfig, dt, S: int, batch_size: int, fast_gens
     return args
 
 
-def _compiled_batch(cfg: SweepConfig, w_np, seqs: Sequences, args: dict, acc, loss, coll, diagnostics) -> None:
-    """One training batch of every seed with the compiled step (the same draws as the readable path).
+def _token_indices(seqs: Sequences, letters: int) -> list:
+    """The compiled steps' view of stacked sequences ``(S, n, ...)``: context tokens ``letter + L case``
+    ``(S, n, C)``, query tokens ``2L + letter`` ``(S, n)`` and targets (the queried case) ``(S, n)``."""
+    query = seqs.query[..., None]
+    qlet = np.take_along_axis(seqs.letters, query, -1)[..., 0]
+    target = np.take_along_axis(seqs.cases, query, -1)[..., 0]
+    return [seqs.letters + letters * seqs.cases, 2 * letters + qlet, target]
+
+
+def _compiled_batch(cfg: SweepConfig, w_np, seqs: Sequences, tokens, args: dict, acc, loss, coll, diagnostics
+                    ) -> None:
+    """One training batch of every seed with the compiled step (the same draws as the readable path);
+    ``tokens``: :func:`_token_indices` of ``seqs``.
 
     ``diagnostics = (weights, cos, cos_mhn, b, tracked)``: for the rules in ``tracked``, the cosine
     diagnostics of batch ``b`` are computed first with the readable functions, from the same draws and
     the pre-update ``weights`` (torch views of ``w_np``); they never change training."""
-    L = cfg.letters
-    tok = seqs.letters + L * seqs.cases
-    qlet = np.take_along_axis(seqs.letters, seqs.query[..., None], -1)[..., 0]
-    target = np.take_along_axis(seqs.cases, seqs.query[..., None], -1)[..., 0]
+    tok, qtok, target = tokens
     if cfg.is_transformer:
-        _kernels.transformer_batch_step(*w_np, tok, 2 * L + qlet, target, cfg.paper_time_gradient, args["prm"],
-                                        acc, loss)
+        _kernels.transformer_batch_step(*w_np, tok, qtok, target, cfg.paper_time_gradient, args["prm"], acc, loss)
     else:
         _kernels.mt_uniform_fill(*args["mt"], args["raw"])  # = draw_fast_init's torch.rand draws
         if diagnostics[-1]:
             _cosine_diagnostics(cfg, seqs, args["raw"], *diagnostics)
-        _kernels.mhn_batch_step(*w_np, tok, 2 * L + qlet, target, args["raw"], args["items"], args["has_items"],
+        _kernels.mhn_batch_step(*w_np, tok, qtok, target, args["raw"], args["items"], args["has_items"],
                                 args["rule"], args["via_output"], cfg.mask_unrecruited, args["prm"], acc, loss, coll)
     loss /= args["batch_size"]
 
@@ -444,6 +451,7 @@ def _run(cfg: SweepConfig, seed_list, batches, batch_size, seed, progress, strea
             n_chunk = min(chunk, batches - b)
             if splits is None:  # one draw per seed per chunk; same numbers as batch-by-batch draws
                 seqs_chunk = _draw_stack(L, C, n_chunk * batch_size, task_rngs, excludes)
+                tokens_chunk = _token_indices(seqs_chunk, L) if compiled else None
         rows = slice((b % chunk) * batch_size, (b % chunk + 1) * batch_size)
         if splits is None:
             seqs = Sequences(seqs_chunk.letters[:, rows], seqs_chunk.cases[:, rows], seqs_chunk.query[:, rows])
@@ -451,7 +459,8 @@ def _run(cfg: SweepConfig, seed_list, batches, batch_size, seed, progress, strea
             seqs = _draw_stack(L, C, batch_size, task_rngs, excludes)
         if compiled:
             tracked = extra if b % cfg.cosine_every == 0 else ()
-            _compiled_batch(cfg, w_np, seqs, step_args, acc[b].numpy(), loss[b].numpy(), coll[b].numpy(),
+            tokens = _token_indices(seqs, L) if splits is not None else [t[:, rows] for t in tokens_chunk]
+            _compiled_batch(cfg, w_np, seqs, tokens, step_args, acc[b].numpy(), loss[b].numpy(), coll[b].numpy(),
                             diagnostics=(weights, cos, cos_mhn, b, tracked))
             continue
         X, xq, y = encode(seqs, L, dt)
