@@ -339,27 +339,42 @@ def run_sweep(config: SweepConfig, seeds=10, batches: int = 5000, batch_size: in
 _COMPILED_STEP = True
 
 
-def _compiled_step_args(cfg: SweepConfig, dt, S: int, batch_size: int, fast_gens) -> dict:
-    """Constants, buffers and generator states of the compiled steps of one sweep."""
+@dataclass
+class _CompiledStep:
+    """Constants, buffers and generator states of the compiled steps of one sweep (:func:`_compiled_step`).
+
+    ``prm``: the float constants of :mod:`slotless.attention.kernels` in the weights' dtype. MHN models
+    only: ``raw`` the fast-weight draws of one batch ``(S, B, n)``, ``mt`` the seeds' generator states
+    (advanced by the compiled twister, so the draws are ``draw_fast_init``'s), ``items``/``has_items`` the
+    input projections, ``rule`` the W_K rule's code and ``via_output`` the W_V mode."""
+
+    batch_size: int
+    prm: np.ndarray
+    raw: np.ndarray | None = None
+    mt: tuple | None = None
+    items: np.ndarray | None = None
+    has_items: bool = False
+    rule: int = 0
+    via_output: bool = False
+
+
+def _compiled_step(cfg: SweepConfig, dt, S: int, batch_size: int, fast_gens) -> _CompiledStep:
+    """The :class:`_CompiledStep` of a sweep of ``S`` seeds."""
     np_dt = np.float64 if dt == torch.float64 else np.float32
-    args = {"batch_size": batch_size}
     prm = np.zeros(4, dtype=np_dt)
     prm[_kernels.PRM_LR] = cfg.lr
     if cfg.is_transformer:
         prm[_kernels.PRM_GAMMA] = cfg.transformer_config().gamma_value
-    else:
-        mc = cfg.mhn_config()
-        items = item_projections(mc, dt)
-        prm[_kernels.PRM_BETA] = mc.beta
-        prm[_kernels.PRM_KEY_LR] = cfg.key_lr
-        # the fast-weight draws come from the seeds' torch generators, advanced by the compiled twister
-        args.update(raw=np.empty((S, batch_size, sum(_fast_init_sizes(mc))), dtype=np.float32),
-                    mt=_kernels.mt_states(fast_gens),
-                    items=np.zeros((mc.hidden, mc.dim), np_dt) if items is None else items.numpy().astype(np_dt),
-                    has_items=items is not None, rule=_kernels.RULE_CODES[mc.wk_rule],
-                    via_output=mc.wv_mode == "via_mhn_output")
-    args["prm"] = prm
-    return args
+        return _CompiledStep(batch_size, prm)
+    mc = cfg.mhn_config()
+    items = item_projections(mc, dt)
+    prm[_kernels.PRM_BETA] = mc.beta
+    prm[_kernels.PRM_KEY_LR] = cfg.key_lr
+    return _CompiledStep(
+        batch_size, prm, raw=np.empty((S, batch_size, sum(_fast_init_sizes(mc))), dtype=np.float32),
+        mt=_kernels.mt_states(fast_gens),
+        items=np.zeros((mc.hidden, mc.dim), np_dt) if items is None else items.numpy().astype(np_dt),
+        has_items=items is not None, rule=_kernels.RULE_CODES[mc.wk_rule], via_output=mc.wv_mode == "via_mhn_output")
 
 
 def _token_indices(seqs: Sequences, letters: int) -> list:
@@ -367,12 +382,12 @@ def _token_indices(seqs: Sequences, letters: int) -> list:
     ``(S, n, C)``, query tokens ``2L + letter`` ``(S, n)`` and targets (the queried case) ``(S, n)``."""
     query = seqs.query[..., None]
     qlet = np.take_along_axis(seqs.letters, query, -1)[..., 0]
-    target = np.take_along_axis(seqs.cases, query, -1)[..., 0]
+    target = np.ascontiguousarray(np.take_along_axis(seqs.cases, query, -1)[..., 0])
     return [seqs.letters + letters * seqs.cases, 2 * letters + qlet, target]
 
 
-def _compiled_batch(cfg: SweepConfig, w_np, seqs: Sequences, tokens, args: dict, acc, loss, coll, diagnostics
-                    ) -> None:
+def _compiled_batch(cfg: SweepConfig, w_np, seqs: Sequences, tokens, step: _CompiledStep, acc, loss, coll,
+                    diagnostics) -> None:
     """One training batch of every seed with the compiled step (the same draws as the readable path);
     ``tokens``: :func:`_token_indices` of ``seqs``.
 
@@ -381,14 +396,14 @@ def _compiled_batch(cfg: SweepConfig, w_np, seqs: Sequences, tokens, args: dict,
     the pre-update ``weights`` (torch views of ``w_np``); they never change training."""
     tok, qtok, target = tokens
     if cfg.is_transformer:
-        _kernels.transformer_batch_step(*w_np, tok, qtok, target, cfg.paper_time_gradient, args["prm"], acc, loss)
+        _kernels.transformer_batch_step(*w_np, tok, qtok, target, cfg.paper_time_gradient, step.prm, acc, loss)
     else:
-        _kernels.mt_uniform_fill(*args["mt"], args["raw"])  # = draw_fast_init's torch.rand draws
+        _kernels.mt_uniform_fill(*step.mt, step.raw)  # = draw_fast_init's torch.rand draws
         if diagnostics[-1]:
-            _cosine_diagnostics(cfg, seqs, args["raw"], *diagnostics)
-        _kernels.mhn_batch_step(*w_np, tok, qtok, target, args["raw"], args["items"], args["has_items"],
-                                args["rule"], args["via_output"], cfg.mask_unrecruited, args["prm"], acc, loss, coll)
-    loss /= args["batch_size"]
+            _cosine_diagnostics(cfg, seqs, step.raw, *diagnostics)
+        _kernels.mhn_batch_step(*w_np, tok, qtok, target, step.raw, step.items, step.has_items, step.rule,
+                                step.via_output, cfg.mask_unrecruited, step.prm, acc, loss, coll)
+    loss /= step.batch_size
 
 
 def _cosine_diagnostics(cfg: SweepConfig, seqs: Sequences, raw, weights: SlowWeights, cos, cos_mhn, b, tracked):
@@ -433,7 +448,7 @@ def _run(cfg: SweepConfig, seed_list, batches, batch_size, seed, progress, strea
     if compiled:  # slow weights live in numpy arrays, updated in place; `weights` are torch views of them
         w_np = [w.numpy().copy() for w in weights]
         weights = SlowWeights(*(torch.from_numpy(w) for w in w_np))
-        step_args = _compiled_step_args(cfg, dt, S, batch_size, fast_gens)
+        compiled_step = _compiled_step(cfg, dt, S, batch_size, fast_gens)
 
     acc = torch.zeros(batches, S, dtype=torch.float64)
     loss = torch.zeros(batches, S, dtype=torch.float64)
@@ -459,9 +474,10 @@ def _run(cfg: SweepConfig, seed_list, batches, batch_size, seed, progress, strea
             seqs = _draw_stack(L, C, batch_size, task_rngs, excludes)
         if compiled:
             tracked = extra if b % cfg.cosine_every == 0 else ()
-            tokens = _token_indices(seqs, L) if splits is not None else [t[:, rows] for t in tokens_chunk]
-            _compiled_batch(cfg, w_np, seqs, tokens, step_args, acc[b].numpy(), loss[b].numpy(), coll[b].numpy(),
-                            diagnostics=(weights, cos, cos_mhn, b, tracked))
+            tokens = (_token_indices(seqs, L) if splits is not None
+                      else [np.ascontiguousarray(t[:, rows]) for t in tokens_chunk])
+            _compiled_batch(cfg, w_np, seqs, tokens, compiled_step, acc[b].numpy(), loss[b].numpy(),
+                            coll[b].numpy(), diagnostics=(weights, cos, cos_mhn, b, tracked))
             continue
         X, xq, y = encode(seqs, L, dt)
         target = y.argmax(-1)
