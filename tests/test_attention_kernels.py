@@ -15,7 +15,7 @@ from slotless.attention import kernels, training
 
 CASES = [(model, preset, {}) for model in training.MODELS for preset in training.PRESETS] + [
     ("mhn-exact-wk", "default", dict(mask_unrecruited=True, track_cosines=True, cosine_every=4)),
-    ("mhn-wk", "default", dict(input_projections=False)),
+    ("mhn-wk", "default", dict(input_projections=False, track_cosines=True, cosine_every=3)),
     ("mhn-wk", "default", dict(input_projections=False, mask_unrecruited=True, wk_rule="hebbian")),
     ("mhn-fixed-wk", "default", dict(wv_mode="via_mhn_output", wk_rule="exact_reinstatement")),
     ("qk-mhn", "default", dict(letters=4, context=3, eval_context=4, heldout_fraction=0.25, eval_size=128)),

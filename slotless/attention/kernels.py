@@ -28,10 +28,13 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-__all__ = ["RULE_CODES", "PRM_BETA", "PRM_LR", "PRM_KEY_LR", "PRM_GAMMA", "mhn_batch_step", "transformer_batch_step"]
+__all__ = ["RULE_CODES", "DIAGNOSTIC_RULES", "PRM_BETA", "PRM_LR", "PRM_KEY_LR", "PRM_GAMMA", "mhn_batch_step", "transformer_batch_step"]
 
 #: Integer codes of the W_K rules (``eq-methods-wk-rules``) inside the compiled step.
 RULE_CODES = {"fixed": 0, "via_mhn": 1, "qk_align": 2, "hebbian": 3, "exact_onehot": 4, "exact_reinstatement": 5}
+#: The W_K rules whose directions :func:`mhn_batch_step` writes when diagnosing, in this order (then the
+#: transformer's true W_K gradient).
+DIAGNOSTIC_RULES = ("via_mhn", "qk_align", "hebbian", "exact_onehot", "exact_reinstatement")
 #: Positions in the ``prm`` array of constants (in the weights' dtype).
 PRM_BETA, PRM_LR, PRM_KEY_LR, PRM_GAMMA = 0, 1, 2, 3
 
@@ -52,8 +55,70 @@ def _softmax(logits, n, out):
 
 
 @nb.njit(cache=True)
+def _via_mhn_part(s, c, xt, item, W_K, GK, W_oh, W_hi0, has_items, mask_unrecruited, beta, A, G0, scratch):
+    """One sequence's part of the ``via_mhn`` W_K direction (``eq-methods-wk-rules``): the memory is queried
+    with the re-keyed reinstated item ``k~ = W_K x~``; ``A += c x~^T`` (c: the unit signals of the stored
+    items, by token) and, for free units with initial keys, ``G0 += W_hi0^T g x~^T``."""
+    nh, dk = W_hi0.shape
+    d = xt.shape[0]
+    proj, kt, drive, aK, cvec = scratch
+    zero = beta - beta
+    one = zero + 1
+    for i in range(d):
+        pv = zero
+        for i2 in range(d):
+            pv += GK[i, i2] * xt[i2]
+        proj[i] = pv
+    if not has_items:
+        for k in range(dk):
+            kv = zero
+            for i in range(d):
+                kv += W_K[s, k, i] * xt[i]
+            kt[k] = kv
+    for u in range(nh):
+        if item[u] >= 0:
+            drive[u] = beta * proj[item[u]]
+        elif mask_unrecruited:
+            drive[u] = -np.inf
+        elif has_items:
+            drive[u] = beta * zero
+        else:
+            dot = zero
+            for k in range(dk):
+                dot += W_hi0[u, k] * kt[k]
+            drive[u] = beta * dot
+    _softmax(drive, nh, aK)
+    yk0 = zero
+    yk1 = zero
+    for u in range(nh):
+        yk0 += W_oh[0, u] * aK[u]
+        yk1 += W_oh[1, u] * aK[u]
+    yk0 -= one if c == 0 else zero
+    yk1 -= one if c == 1 else zero
+    au = zero
+    for u in range(nh):
+        uu = yk0 * W_oh[0, u] + yk1 * W_oh[1, u]
+        drive[u] = uu
+        au += aK[u] * uu
+    for i in range(d):
+        cvec[i] = zero
+    for u in range(nh):
+        g = aK[u] * (drive[u] - au)
+        if item[u] >= 0:
+            cvec[item[u]] += g
+        elif not has_items:
+            for k in range(dk):
+                gw = g * W_hi0[u, k]
+                for i in range(d):
+                    G0[k, i] += gw * xt[i]
+    for i2 in range(d):
+        for i in range(d):
+            A[i2, i] += cvec[i2] * xt[i]
+
+
+@nb.njit(cache=True)
 def mhn_batch_step(W_Q, W_K, W_V, tok, qtok, target, raw, W_items, has_items, rule, via_output, mask_unrecruited,
-                   prm, acc, loss, coll):  # pragma: no cover - compiled
+                   prm, acc, loss, coll, diagnose, directions):  # pragma: no cover - compiled
     """One MHN-Transformer training batch for every seed ({prf:ref}`alg-mhn-transformer-step`).
 
     Per sequence: one-shot 1-winner storage of the context (``eq-methods-mhn-store``; ties among the
@@ -65,6 +130,11 @@ def mhn_batch_step(W_Q, W_K, W_V, tok, qtok, target, raw, W_items, has_items, ru
     W_reinst0, tie noise); ``W_items (n_h, 3L)`` with ``has_items``; ``via_output``: W_V learns from the
     MHN output instead of the reinstated item. Writes ``acc, loss, coll (S,)``: the batch's accuracy,
     loss (of the QV error with a fixed W_K, else of the MHN output) and collision fraction.
+
+    ``diagnose``: also write ``directions (S, 6, d_k, 3L)``, from the same batch and the pre-update
+    weights: the W_K direction of each rule of :data:`DIAGNOSTIC_RULES` (whatever rule trains) and, last,
+    the true W_K gradient of the slot-based transformer on the same batch (gamma = beta); they never
+    change training.
     """
     S, dk, d = W_K.shape
     B, C = tok.shape[1], tok.shape[2]
@@ -93,12 +163,21 @@ def mhn_batch_step(W_Q, W_K, W_V, tok, qtok, target, raw, W_items, has_items, ru
     aK = np.empty(nh, W_K.dtype)
     W_oh = np.empty((2, nh), W_K.dtype)
     item = np.empty(nh, np.int64)
+    # diagnostics: every rule's accumulators, and the transformer's W_K readout per query token
+    Av = np.zeros((d, d), W_K.dtype)
+    G0v = np.zeros((dk, d), W_K.dtype)
+    S2 = np.zeros((d, d), W_K.dtype)
+    T2 = np.zeros((d, d), W_K.dtype)
+    R4 = np.zeros((d, d), W_K.dtype)
+    CT = np.zeros((d, d), W_K.dtype)
+    ta = np.empty(C, W_K.dtype)
     W_hi0 = np.zeros((nh, dk), W_K.dtype)
     xt = np.empty(d, W_K.dtype)
     wte = np.empty(d, W_K.dtype)
     cvec = np.empty(d, W_K.dtype)
     kt = np.empty(dk, W_K.dtype)
     proj = np.empty(d, W_K.dtype)
+    scratch = (proj, kt, drive, aK, cvec)
     for s in range(S):
         for i in range(d):
             for j in range(d):
@@ -115,6 +194,13 @@ def mhn_batch_step(W_Q, W_K, W_V, tok, qtok, target, raw, W_items, has_items, ru
         A[:] = zero
         G0[:] = zero
         T[:] = zero
+        if diagnose:
+            Av[:] = zero
+            G0v[:] = zero
+            S2[:] = zero
+            T2[:] = zero
+            R4[:] = zero
+            CT[:] = zero
         n_right = 0
         n_coll = 0
         tot_loss = zero
@@ -246,56 +332,7 @@ def mhn_batch_step(W_Q, W_K, W_V, tok, qtok, target, raw, W_items, has_items, ru
                 tot_loss += f0 * f0 + f1 * f1
             # ---- the W_K rule's per-sequence part (eq-methods-wk-rules)
             if rule == 1:  # via_mhn: query the memory with the re-keyed reinstated item
-                for i in range(d):
-                    pv = zero
-                    for i2 in range(d):
-                        pv += GK[i, i2] * xt[i2]
-                    proj[i] = pv
-                if not has_items:
-                    for k in range(dk):
-                        kv = zero
-                        for i in range(d):
-                            kv += W_K[s, k, i] * xt[i]
-                        kt[k] = kv
-                for u in range(nh):
-                    if item[u] >= 0:
-                        drive[u] = beta * proj[item[u]]
-                    elif mask_unrecruited:
-                        drive[u] = -np.inf
-                    elif has_items:
-                        drive[u] = beta * zero
-                    else:
-                        dot = zero
-                        for k in range(dk):
-                            dot += W_hi0[u, k] * kt[k]
-                        drive[u] = beta * dot
-                _softmax(drive, nh, aK)
-                yk0 = zero
-                yk1 = zero
-                for u in range(nh):
-                    yk0 += W_oh[0, u] * aK[u]
-                    yk1 += W_oh[1, u] * aK[u]
-                yk0 -= one if c == 0 else zero
-                yk1 -= one if c == 1 else zero
-                au = zero
-                for u in range(nh):
-                    uu = yk0 * W_oh[0, u] + yk1 * W_oh[1, u]
-                    drive[u] = uu
-                    au += aK[u] * uu
-                for i in range(d):
-                    cvec[i] = zero
-                for u in range(nh):
-                    g = aK[u] * (drive[u] - au)
-                    if item[u] >= 0:
-                        cvec[item[u]] += g
-                    elif not has_items:
-                        for k in range(dk):
-                            gw = g * W_hi0[u, k]
-                            for i in range(d):
-                                G0[k, i] += gw * xt[i]
-                for i2 in range(d):
-                    for i in range(d):
-                        A[i2, i] += cvec[i2] * xt[i]
+                _via_mhn_part(s, c, xt, item, W_K, GK, W_oh, W_hi0, has_items, mask_unrecruited, beta, A, G0, scratch)
             elif rule == 2 or rule == 3:  # qk_align / hebbian: sum x~ x~^T and x~ per query token
                 for i in range(d):
                     T[qt, i] += xt[i]
@@ -307,6 +344,29 @@ def mhn_batch_step(W_Q, W_K, W_V, tok, qtok, target, raw, W_items, has_items, ru
                 ye = (e0 + (one if c == 0 else zero)) * e0 + (e1 + (one if c == 1 else zero)) * e1
                 for i in range(d):
                     T[qt, i] += xt[i] * wte[i] - ye * xt[i]
+            if diagnose:
+                _via_mhn_part(s, c, xt, item, W_K, GK, W_oh, W_hi0, has_items, mask_unrecruited, beta, Av, G0v,
+                              scratch)
+                ye = (e0 + (one if c == 0 else zero)) * e0 + (e1 + (one if c == 1 else zero)) * e1
+                for i in range(d):
+                    T2[qt, i] += xt[i]
+                    R4[qt, i] += xt[i] * wte[i] - ye * xt[i]
+                    for i2 in range(d):
+                        S2[i2, i] += xt[i2] * xt[i]
+                # the slot-based transformer on the same sequence (gamma = beta): its W_K readout
+                for t in range(C):
+                    ta[t] = beta * MQ[tok[s, b, t], qt]
+                _softmax(ta, C, ta)
+                h0 = zero
+                h1 = zero
+                for t in range(C):
+                    h0 += ta[t] * W_V[s, 0, tok[s, b, t]]
+                    h1 += ta[t] * W_V[s, 1, tok[s, b, t]]
+                f0 = h0 - (one if c == 0 else zero)
+                f1 = h1 - (one if c == 1 else zero)
+                for t in range(C):
+                    item_t = tok[s, b, t]
+                    CT[qt, item_t] += beta * ta[t] * ((W_V[s, 0, item_t] - h0) * f0 + (W_V[s, 1, item_t] - h1) * f1)
         acc[s] = n_right / B
         coll[s] = n_coll / B
         loss[s] = tot_loss
@@ -317,6 +377,28 @@ def mhn_batch_step(W_Q, W_K, W_V, tok, qtok, target, raw, W_items, has_items, ru
                 for i in range(d):
                     hv += W_K[s, k, i] * CQ[qt, i]
                 W_Qn[k, qt] = W_Q[s, k, qt] - lr * (two * (hv + HQ0[qt, k]))
+        if diagnose:
+            for k in range(dk):
+                for i in range(d):
+                    gv = zero
+                    gq = zero
+                    gh = zero
+                    go = zero
+                    gr = zero
+                    gt = zero
+                    for j in range(d):
+                        gv += W_K[s, k, j] * Av[j, i]
+                        gq += W_K[s, k, j] * S2[j, i] - W_Qn[k, j] * T2[j, i]
+                        gh -= W_Qn[k, j] * T2[j, i]
+                        go += W_Q[s, k, j] * R4[j, i]
+                        gr += W_Q[s, k, j] * CQ[j, i]
+                        gt += W_Q[s, k, j] * CT[j, i]
+                    directions[s, 0, k, i] = two * beta * (gv + G0v[k, i])
+                    directions[s, 1, k, i] = two * gq
+                    directions[s, 2, k, i] = gh
+                    directions[s, 3, k, i] = two * beta * go
+                    directions[s, 4, k, i] = two * gr
+                    directions[s, 5, k, i] = two * gt
         for ci in range(2):
             for i in range(d):
                 W_V[s, ci, i] = W_V[s, ci, i] - lr * (two * dWV[ci, i])

@@ -32,7 +32,6 @@ from .mhn import (
     FastWeights,
     MHNConfig,
     _fast_init_sizes,
-    _split_fast_raw,
     draw_fast_init,
     init_mhn,
     item_projections,
@@ -335,7 +334,7 @@ def run_sweep(config: SweepConfig, seeds=10, batches: int = 5000, batch_size: in
 
 
 #: Train with the compiled batch steps of :mod:`slotless.attention.kernels` (the readable torch path is
-#: used when False or when an ``on_batch`` hook is given; cosine diagnostics always use it, beside training).
+#: used when False or when an ``on_batch`` hook is given).
 _COMPILED_STEP = True
 
 
@@ -346,7 +345,8 @@ class _CompiledStep:
     ``prm``: the float constants of :mod:`slotless.attention.kernels` in the weights' dtype. MHN models
     only: ``raw`` the fast-weight draws of one batch ``(S, B, n)``, ``mt`` the seeds' generator states
     (advanced by the compiled twister, so the draws are ``draw_fast_init``'s), ``items``/``has_items`` the
-    input projections, ``rule`` the W_K rule's code and ``via_output`` the W_V mode."""
+    input projections, ``rule`` the W_K rule's code, ``via_output`` the W_V mode, and ``directions``
+    ``(S, 6, d_k, 3L)`` the W_K directions of the cosine diagnostics."""
 
     batch_size: int
     prm: np.ndarray
@@ -356,6 +356,7 @@ class _CompiledStep:
     has_items: bool = False
     rule: int = 0
     via_output: bool = False
+    directions: np.ndarray | None = None
 
 
 def _compiled_step(cfg: SweepConfig, dt, S: int, batch_size: int, fast_gens) -> _CompiledStep:
@@ -374,7 +375,8 @@ def _compiled_step(cfg: SweepConfig, dt, S: int, batch_size: int, fast_gens) -> 
         batch_size, prm, raw=np.empty((S, batch_size, sum(_fast_init_sizes(mc))), dtype=np.float32),
         mt=_kernels.mt_states(fast_gens),
         items=np.zeros((mc.hidden, mc.dim), np_dt) if items is None else items.numpy().astype(np_dt),
-        has_items=items is not None, rule=_kernels.RULE_CODES[mc.wk_rule], via_output=mc.wv_mode == "via_mhn_output")
+        has_items=items is not None, rule=_kernels.RULE_CODES[mc.wk_rule], via_output=mc.wv_mode == "via_mhn_output",
+        directions=np.zeros((S, len(_kernels.DIAGNOSTIC_RULES) + 1, mc.key_dim, mc.dim), np_dt))
 
 
 def _token_indices(seqs: Sequences, letters: int) -> list:
@@ -386,39 +388,30 @@ def _token_indices(seqs: Sequences, letters: int) -> list:
     return [seqs.letters + letters * seqs.cases, 2 * letters + qlet, target]
 
 
-def _compiled_batch(cfg: SweepConfig, w_np, seqs: Sequences, tokens, step: _CompiledStep, acc, loss, coll,
-                    diagnostics) -> None:
+def _compiled_batch(cfg: SweepConfig, w_np, tokens, step: _CompiledStep, acc, loss, coll, diagnostics) -> None:
     """One training batch of every seed with the compiled step (the same draws as the readable path);
-    ``tokens``: :func:`_token_indices` of ``seqs``.
+    ``tokens``: :func:`_token_indices` of the batch.
 
-    ``diagnostics = (weights, cos, cos_mhn, b, tracked)``: for the rules in ``tracked``, the cosine
-    diagnostics of batch ``b`` are computed first with the readable functions, from the same draws and
-    the pre-update ``weights`` (torch views of ``w_np``); they never change training."""
+    ``diagnostics = (cos, cos_mhn, b, tracked)``: if ``tracked`` (the rules of :data:`COSINE_RULES`), the
+    cosine diagnostics of batch ``b`` are computed by the same call, from the pre-update weights; they
+    never change training."""
     tok, qtok, target = tokens
     if cfg.is_transformer:
         _kernels.transformer_batch_step(*w_np, tok, qtok, target, cfg.paper_time_gradient, step.prm, acc, loss)
     else:
+        cos, cos_mhn, b, tracked = diagnostics
         _kernels.mt_uniform_fill(*step.mt, step.raw)  # = draw_fast_init's torch.rand draws
-        if diagnostics[-1]:
-            _cosine_diagnostics(cfg, seqs, step.raw, *diagnostics)
         _kernels.mhn_batch_step(*w_np, tok, qtok, target, step.raw, step.items, step.has_items, step.rule,
-                                step.via_output, cfg.mask_unrecruited, step.prm, acc, loss, coll)
+                                step.via_output, cfg.mask_unrecruited, step.prm, acc, loss, coll, bool(tracked),
+                                step.directions)
+        if tracked:
+            directions = torch.from_numpy(step.directions)
+            true_wk, reinstated = directions[:, -1], directions[:, _kernels.DIAGNOSTIC_RULES.index("exact_reinstatement")]
+            for r in tracked:
+                g = directions[:, _kernels.DIAGNOSTIC_RULES.index(r)]
+                cos[r][b] = cosine(g, true_wk).double()
+                cos_mhn[r][b] = cosine(g, reinstated).double()
     loss /= step.batch_size
-
-
-def _cosine_diagnostics(cfg: SweepConfig, seqs: Sequences, raw, weights: SlowWeights, cos, cos_mhn, b, tracked):
-    """The cosine diagnostics of one batch (as the readable training loop computes them), from the fast-weight
-    draws ``raw`` and the pre-update ``weights``; nothing is applied."""
-    mc = cfg.mhn_config()
-    dt = torch_dtype(cfg.dtype)
-    X, xq, y = encode(seqs, cfg.letters, dt)
-    init = _split_fast_raw(mc, torch.from_numpy(raw), dt)
-    fast = mhn_store(mc, weights.W_K, weights.W_V, X, *init, W_items=item_projections(mc, dt))
-    true_wk = transformer_grads(weights, X, xq, y, mc.beta)[0].W_K
-    step = mhn_update(mc, weights, fast, xq, y, cfg.lr, cfg.key_lr, diagnostic_rules=tracked)
-    for r in tracked:
-        cos[r][b] = cosine(step.diagnostic_wk_grads[r], true_wk).double()
-        cos_mhn[r][b] = cosine(step.diagnostic_wk_grads[r], step.diagnostic_wk_grads["exact_reinstatement"]).double()
 
 
 def _run(cfg: SweepConfig, seed_list, batches, batch_size, seed, progress, streams, on_batch) -> SweepResult:
@@ -476,8 +469,8 @@ def _run(cfg: SweepConfig, seed_list, batches, batch_size, seed, progress, strea
             tracked = extra if b % cfg.cosine_every == 0 else ()
             tokens = (_token_indices(seqs, L) if splits is not None
                       else [np.ascontiguousarray(t[:, rows]) for t in tokens_chunk])
-            _compiled_batch(cfg, w_np, seqs, tokens, compiled_step, acc[b].numpy(), loss[b].numpy(),
-                            coll[b].numpy(), diagnostics=(weights, cos, cos_mhn, b, tracked))
+            _compiled_batch(cfg, w_np, tokens, compiled_step, acc[b].numpy(), loss[b].numpy(), coll[b].numpy(),
+                            diagnostics=(cos, cos_mhn, b, tracked))
             continue
         X, xq, y = encode(seqs, L, dt)
         target = y.argmax(-1)
