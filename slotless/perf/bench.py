@@ -164,7 +164,7 @@ SCALES = {
         n_mem=2000, shrink=1, cues=(1.0,), n_ref={"kwinner": 2, "kwinner-alt": 2, "mhn": 4}, fast_batches=4,
         fast_batch_trials=8, scaling_mem=500, scaling_trials=8, grid_nh=(500, 1000, 2000, 4000),
         grid_mem=(250, 500, 1000, 2000), grid_batch=(1, 2, 8), grid_threads=(1, 2), rss_trials=16,
-        sweep_batches=100, sweep_seeds=(1, 10, 50), sweep_models=None,
+        sweep_batches=50, sweep_seeds=(1, 10, 50), sweep_models=None,
     ),
     "full": BenchScale(
         n_mem=2000, shrink=1, cues=CUES, n_ref={"kwinner": 3, "kwinner-alt": 3, "mhn": 8}, fast_batches=4,
