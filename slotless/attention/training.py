@@ -484,6 +484,7 @@ def _run(cfg: SweepConfig, seed_list, batches, batch_size, seed, progress, strea
                       else [np.ascontiguousarray(t[:, rows]) for t in tokens_chunk])
             _compiled_batch(cfg, w_np, tokens, compiled_step, acc[b].numpy(), loss[b].numpy(), coll[b].numpy(),
                             diagnostics=(cos, cos_mhn, b, tracked))
+            _stop_diverged(weights, loss[b], b, diverged_at, in_place=True)  # `weights` are views of w_np
             continue
         X, xq, y = encode(seqs, L, dt)
         target = y.argmax(-1)
@@ -551,15 +552,21 @@ def _run(cfg: SweepConfig, seed_list, batches, batch_size, seed, progress, strea
     )
 
 
-def _stop_diverged(weights: SlowWeights, batch_loss: torch.Tensor, b: int, diverged_at: np.ndarray) -> SlowWeights:
+def _stop_diverged(weights: SlowWeights, batch_loss: torch.Tensor, b: int, diverged_at: np.ndarray,
+                   in_place: bool = False) -> SlowWeights:
     """Stop the seeds whose loss on batch ``b`` (0-based) is not finite: record ``b + 1`` in ``diverged_at``
     ``(S,)``, and keep the weights of every stopped seed at zero, so the stack computes only finite numbers
-    (the stopped seeds' records are masked afterwards). Returns ``weights`` itself while no seed has stopped."""
+    (the stopped seeds' records are masked afterwards). Returns ``weights`` itself while no seed has stopped;
+    ``in_place`` zeroes the stopped seeds' rows of ``weights`` itself (the compiled path's shared buffers)."""
     newly = ~np.isfinite(batch_loss.numpy()) & (diverged_at == 0)
     diverged_at[newly] = b + 1
     if not diverged_at.any():
         return weights
     stopped = torch.from_numpy(diverged_at > 0)
+    if in_place:
+        for w in weights:
+            w[stopped] = 0.0
+        return weights
     return SlowWeights(*(w.masked_fill(stopped.view(-1, *[1] * (w.dim() - 1)), 0.0) for w in weights))
 
 
