@@ -776,8 +776,8 @@ def running_at_scale(full_grid, workers: Sequence[int] = (1, 2), trials: int = 4
     :class:`~slotless.memory.design_space.DesignGrid`), for the performance appendix ({ref}`ch-design-space`).
 
     Measures, on an embedded LocalCluster of each size in ``workers`` (kernels loaded first, no cache), the
-    wall time of ``trials`` trials in tasks of ``chunk`` of the full grid's paper point and of its matched
-    MHN, both cues. Returns ``(measured, extrapolated)`` DataFrames: per worker count the wall seconds, the
+    wall time of ``trials`` trials in tasks of ``chunk`` of the paper's point (at the grid's
+    ``variant_scale``: the paper's size for the full grid) and of its matched MHN, at the grid's cues. Returns ``(measured, extrapolated)`` DataFrames: per worker count the wall seconds, the
     speed-up over the first and the parallel efficiency; and the full grid's CPU-hours and its wall hours
     here (the largest measured count, at its efficiency) and on ``cluster_sizes`` single-threaded workers
     (at the same efficiency, an assumption). The extrapolation scales the measured seconds per trial of the
@@ -792,7 +792,7 @@ def running_at_scale(full_grid, workers: Sequence[int] = (1, 2), trials: int = 4
     workers = [check_int("workers", n, 1) for n in workers]
     trials = check_int("trials", trials, 1)
     grid = dataclasses.replace(full_grid, samples=1, runs=trials)
-    point = (1.0, PAPER_POINT["winners"], PAPER_POINT["epsilon"], PAPER_POINT["fan_in"])
+    point = (full_grid.variant_scale, PAPER_POINT["winners"], PAPER_POINT["epsilon"], PAPER_POINT["fan_in"])
     pairs = [design_space_runs(DesignPoint(*point, cue), grid) for cue in grid.cues]
     bench = {"kwinner": [k for k, _ in pairs], "mhn": [m for _, m in pairs]}
     warm = MemoryRun(NetworkConfig(20, 10, 4, 0.5, 2, 0.5), ProtocolConfig(5, 5, 5), 1, 0, "warm-up")

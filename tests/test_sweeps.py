@@ -342,3 +342,26 @@ def test_the_authors_variants_run_from_the_memory_command(tmp_path, flag):
     network = result["config"]["network"]
     assert (network["winners"], network["epsilon"]) == ((65, 0.3) if flag[0] == "--winners" else (50, 0.35))
     assert np.array(result["acc_real"]).shape == (2, 40)
+
+
+def test_trial_work_counts_the_scattered_additions():
+    from slotless.memory.network import PRESETS
+
+    protocol = ProtocolConfig(2000, 2000, 2001)
+    main = sweeps.trial_work(PRESETS["kwinner"], protocol)
+    # per learning step: 100 inputs x 100 units each + top-k over 2000 + 2 x 50 winners x 50 weights
+    assert main == 4000 * (100 * 100 + 2000 + 2 * 50 * 50) + 4000 * (100 * 100 + 2000 + 50 * 50 + 1000)
+    assert sweeps.trial_work(PRESETS["kwinner"].replace(winners=100), protocol) > main
+
+
+def test_running_at_scale_measures_worker_counts_and_extrapolates_the_full_grid():
+    from slotless.memory.design_space import DesignGrid
+
+    tiny = DesignGrid(scale=0.2, winners=(50, 100), epsilons=(0.3, 1.0), fan_ins=(0.05,), scales=(0.2,),
+                      variant_scale=0.2, samples=2, runs=2, seed=0, variant_cues=(1.0,))
+    measured, extrapolated = sweeps.running_at_scale(tiny, workers=(1, 2), trials=8, chunk=2, cluster_sizes=(16,))
+    assert measured.workers.tolist() == [1, 2] and measured["speed-up"].iloc[0] == 1.0
+    assert (measured["wall seconds"] > 0).all() and measured.efficiency.iloc[0] == 1.0
+    assert extrapolated.workers.tolist() == [2, 16] and extrapolated.attrs["cpu_hours"] > 0
+    assert extrapolated["wall hours"].iloc[1] < extrapolated["wall hours"].iloc[0]
+    assert extrapolated.attrs["tasks"] == 12  # 10 K-winner designs x cues + 2 MHNs (one per cue), one task each

@@ -85,7 +85,7 @@ class RunSummary(NamedTuple):
 
 class Interval(NamedTuple):
     """An estimate with its interval: ``value``, ``low``, ``high`` (95% unless stated) and a p-value
-    (NaN when there is no test)."""
+    (NaN when there is no test), as the maps of ``fig-design-space-kepsilon`` use them."""
 
     value: float
     low: float
@@ -345,13 +345,13 @@ def comparison_row(kwinner: RunSummary, mhn: RunSummary, network: NetworkConfig,
         if not prefix:
             row["rd_decay_rate_law"] = (decay_rate_kwinner(network.n_hidden, network.winners, network.epsilon)
                                         if network.epsilon * network.winners < network.n_hidden else math.nan)
-    row["mhn_rd_decay_rate_law"] = decay_rate_mhn(mhn_units(network))
+    row["mhn_rd_decay_rate_law"] = decay_rate_mhn(_mhn_units(network))
     row["crossover_age"] = crossover_age(kwinner.rd, mhn.rd)
     row["ages_kwinner_better"], row["ages_mhn_better"] = significant_ages(kwinner.dprime, mhn.dprime, alpha)
     return row
 
 
-def mhn_units(network: NetworkConfig) -> int:
+def _mhn_units(network: NetworkConfig) -> int:
     """n_h f: the hidden units of the parameter-matched 1-winner MHN (``tbl-methods-memory``)."""
     return int(round(network.n_hidden * network.fan_in))
 
