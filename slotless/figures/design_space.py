@@ -163,21 +163,27 @@ def law_figure(table, cues=(1.0, 0.5)):
     return fig
 
 
+def _bars(value, low, high):
+    """Error-bar lengths from an interval; a percentile interval may exclude its estimate, so clip at 0."""
+    value, low, high = (np.asarray(v, dtype=float) for v in (value, low, high))
+    return np.clip([value - low, high - value], 0, None)
+
+
 def scaling_figure(table, cues=(1.0, 0.5)):
     """{numref}`fig-design-space-scaling`: the paper's point at growing size (x: n_i = 1000 x scale, with
     s, n_h and k scaled alike): left, the K-winner's d' minus the MHN's in the old window (ages scaled by
     n_h), with 95% paired intervals; right, the crossover age in units of the MHN's n_h, with bootstrap
-    95% intervals."""
+    95% intervals (a percentile interval can exclude its estimate; the bar then stops at the point)."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for cue, color in zip(cues, (COLORS["kwinner"], COLORS["kwinner_uniform"])):
         part = table[table.cue == cue].sort_values("scale")
         x = part.scale.to_numpy() * 1000
         d = part.old_diff.to_numpy()
-        axes[0].errorbar(x, d, yerr=[d - part.old_low, part.old_high - d], fmt="o-", color=color, capsize=3,
+        axes[0].errorbar(x, d, yerr=_bars(d, part.old_low, part.old_high), fmt="o-", color=color, capsize=3,
                          label=f"cue {cue:.0%}")
         c = part.crossover_per_nh.to_numpy()
         nh = part.mhn_hidden.to_numpy()
-        axes[1].errorbar(x, c, yerr=[c - part.crossover_low / nh, part.crossover_high / nh - c], fmt="o-",
+        axes[1].errorbar(x, c, yerr=_bars(c, part.crossover_low / nh, part.crossover_high / nh), fmt="o-",
                          color=color, capsize=3, label=f"cue {cue:.0%}")
     axes[0].axhline(0, color="k", lw=0.8)
     axes[0].set(xlabel="input units n_i (s, n_h, k scaled alike)", ylabel="old-window d′: K-winner − MHN",
