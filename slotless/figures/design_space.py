@@ -35,12 +35,20 @@ def _grid_values(table, rows, cols, rows_key, cols_key, column):
     return out
 
 
-def _panel(ax, values, rows, cols, norm, cmap, fmt, hatch=None):
+def _ink(image, value) -> str:
+    """Black or white text, whichever reads on the cell's colour."""
+    r, g, b, _ = image.cmap(image.norm(value))
+    return "white" if 0.299 * r + 0.587 * g + 0.114 * b < 0.5 else "black"
+
+
+def _panel(ax, values, rows, cols, norm, cmap, fmt, hatch=None, labels=None):
     image = ax.imshow(values, origin="lower", aspect="auto", cmap=cmap, norm=norm)
+    ax.grid(False)
     for i in range(values.shape[0]):
         for j in range(values.shape[1]):
             if np.isfinite(values[i, j]):
-                ax.text(j, i, format(values[i, j], fmt), ha="center", va="center", fontsize=6.5)
+                text = format(values[i, j], fmt) if labels is None else labels[i][j]
+                ax.text(j, i, text, ha="center", va="center", fontsize=6.5, color=_ink(image, values[i, j]))
             else:
                 ax.text(j, i, "—", ha="center", va="center", fontsize=7)
             if hatch is not None and hatch[i, j]:
@@ -132,8 +140,9 @@ def front_figure(fronts: dict, mhn: dict):
                     label="dominates the paper's point")
         ax.set(xscale="log", xlabel="d′, young memories (log scale)", ylabel="d′, old memories",
                title=f"cue {cue:.0%}")
-    axes[0, 0].legend(fontsize=7, loc="lower left")
-    fig.tight_layout()
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     return fig
 
 
@@ -149,13 +158,10 @@ def law_figure(table, cues=(1.0, 0.5)):
         low = _grid_values(part, rows, cols, "winners", "epsilon", "law_low")
         high = _grid_values(part, rows, cols, "winners", "epsilon", "law_high")
         span = max(np.nanmax(np.abs(np.log(ratio))), 0.05)
-        image = _panel(ax, np.log(ratio), rows, cols, TwoSlopeNorm(0.0, -span, span), "RdBu_r", ".2f")
-        for t in ax.texts:
-            t.set_text("")
-        for i in range(len(rows)):
-            for j in range(len(cols)):
-                holds = low[i, j] <= 1 <= high[i, j]
-                ax.text(j, i, f"{ratio[i, j]:.2f}" + (" ✓" if holds else ""), ha="center", va="center", fontsize=7)
+        labels = [[f"{ratio[i, j]:.2f}" + (" ✓" if low[i, j] <= 1 <= high[i, j] else "") for j in range(len(cols))]
+                  for i in range(len(rows))]
+        image = _panel(ax, np.log(ratio), rows, cols, TwoSlopeNorm(0.0, -span, span), "RdBu_r", ".2f",
+                       labels=labels)
         fig.colorbar(image, ax=ax, fraction=0.046, pad=0.03).set_label("ln(fitted / law)", fontsize=7)
         _mark_variants(ax, part, rows, cols, "winners", "epsilon")
         ax.set(xlabel="learning rate ε", ylabel="winners k (paper's size)", title=f"cue {cue:.0%}")
@@ -186,11 +192,13 @@ def scaling_figure(table, cues=(1.0, 0.5)):
         axes[1].errorbar(x, c, yerr=_bars(c, part.crossover_low / nh, part.crossover_high / nh), fmt="o-",
                          color=color, capsize=3, label=f"cue {cue:.0%}")
     axes[0].axhline(0, color="k", lw=0.8)
-    axes[0].set(xlabel="input units n_i (s, n_h, k scaled alike)", ylabel="old-window d′: K-winner − MHN",
-                xscale="log")
-    axes[1].set(xlabel="input units n_i (s, n_h, k scaled alike)", ylabel="crossover age / n_h of the MHN",
-                xscale="log")
+    axes[0].set(ylabel="old-window d′: K-winner − MHN")
+    axes[1].set(ylabel="crossover age / n_h of the MHN")
+    sizes = sorted(table.scale.unique() * 1000)
     for ax in axes:
+        ax.set(xscale="log", xlabel="input units n_i (s, n_h, k scaled alike)")
+        ax.set_xticks(sizes, [f"{s:g}" for s in sizes])
+        ax.minorticks_off()
         ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
@@ -217,7 +225,7 @@ def paper_size_figure(runs: dict, cues=(1.0, 0.5), max_age: int = 1000):
             axes[1, j].plot(ages, mean, color=color, lw=1, label=label)
             axes[1, j].fill_between(ages, mean - se, mean + se, color=COLORS["sem"], alpha=0.5, lw=0)
         axes[0, j].set(title=f"cue {cue:.0%}", ylabel="retrieval accuracy", ylim=(-0.05, 1.05))
-        axes[1, j].set(xlabel="memory age", ylabel="paired d′", ylim=(-1, 8))
+        axes[1, j].set(xlabel="memory age", ylabel="paired d′", ylim=(-1, 12))
     axes[0, 0].legend(fontsize=7, loc="upper right")
     axes[1, 0].legend(fontsize=7, loc="upper right")
     fig.tight_layout()
