@@ -754,6 +754,13 @@ def write_table(table, path) -> None:
     atomic_write_bytes(path, table.to_csv(index=False).encode("utf-8"))
 
 
+def _timed_chunk(chunk: TrialChunk) -> float:
+    """Run one chunk without the cache; return the CPU seconds it took (for :func:`running_at_scale`)."""
+    begin = time.process_time()
+    run_chunk(chunk, None)
+    return time.process_time() - begin
+
+
 def trial_work(network, protocol) -> float:
     """A trial's work in scattered additions, the unit the extrapolation of :func:`running_at_scale` scales
     by: per learning step the drive of the s active inputs (s n_h f), the top-k over n_h units and the update
@@ -775,13 +782,16 @@ def running_at_scale(full_grid, workers: Sequence[int] = (1, 2), trials: int = 4
     """The measured cost of sweeps here and the extrapolated cost of ``full_grid`` (a
     :class:`~slotless.memory.design_space.DesignGrid`), for the performance appendix ({ref}`ch-design-space`).
 
-    Measures, on an embedded LocalCluster of each size in ``workers`` (kernels loaded first, no cache), the
-    wall time of ``trials`` trials in tasks of ``chunk`` of the paper's point (at the grid's
-    ``variant_scale``: the paper's size for the full grid) and of its matched MHN, at the grid's cues. Returns ``(measured, extrapolated)`` DataFrames: per worker count the wall seconds, the
-    speed-up over the first and the parallel efficiency; and the full grid's CPU-hours and its wall hours
-    here (the largest measured count, at its efficiency) and on ``cluster_sizes`` single-threaded workers
-    (at the same efficiency, an assumption). The extrapolation scales the measured seconds per trial of the
-    K-winner and of the MHN by :func:`trial_work`.
+    Measures, on an embedded LocalCluster of each size in ``workers`` (kernels loaded first, no cache),
+    ``trials`` trials in tasks of ``chunk`` of the paper's point (at the grid's ``variant_scale``: the
+    paper's size for the full grid) and of its matched MHN, at the grid's cues. Returns ``(measured,
+    extrapolated)`` DataFrames. ``measured``: per worker count the wall seconds, the CPU seconds the tasks
+    took, the speed-up over the first count, the parallel efficiency, and the busy share (task CPU /
+    (workers x wall): below 1 when the machine has fewer free cores than workers). ``extrapolated``: the
+    full grid's wall hours here (the largest measured count at its efficiency) and on ``cluster_sizes``
+    single-threaded workers (at the same efficiency, an assumption); its ``attrs`` hold the CPU-hours and the
+    number of tasks. The CPU-hours scale the measured CPU seconds per trial of the K-winner and of the MHN by
+    :func:`trial_work`.
     """
     import pandas as pd
 
@@ -796,27 +806,34 @@ def running_at_scale(full_grid, workers: Sequence[int] = (1, 2), trials: int = 4
     pairs = [design_space_runs(DesignPoint(*point, cue), grid) for cue in grid.cues]
     bench = {"kwinner": [k for k, _ in pairs], "mhn": [m for _, m in pairs]}
     warm = MemoryRun(NetworkConfig(20, 10, 4, 0.5, 2, 0.5), ProtocolConfig(5, 5, 5), 1, 0, "warm-up")
-    rows, seconds = [], {}
+    rows, cpu_of = [], {}
     for n in workers:
         with Engine(workers=n, embedded=True) as engine:
             # one tiny task per worker first, so that no measurement includes loading the kernels
             map_tasks(run_chunk, [(c, None) for c in [warm.chunks(1)[0]] * n], engine=engine)
+            wall = cpu = 0.0
             for model, runs in bench.items():
+                chunks = [(c,) for run in runs for c in run.chunks(chunk)]
                 begin = time.perf_counter()
-                run_memory_sweep(runs, chunk=chunk, engine=engine, directory=None)
-                seconds[(n, model)] = time.perf_counter() - begin
-        total = seconds[(n, "kwinner")] + seconds[(n, "mhn")]
-        rows.append({"workers": n, "wall seconds": total})
+                spent = map_tasks(_timed_chunk, chunks, engine=engine)
+                wall += time.perf_counter() - begin
+                cpu_of[(n, model)] = sum(spent)
+                cpu += sum(spent)
+        rows.append({"workers": n, "wall seconds": wall, "task CPU seconds": cpu})
     measured = pd.DataFrame(rows)
     measured["speed-up"] = measured["wall seconds"].iloc[0] / measured["wall seconds"]
     measured["efficiency"] = measured["speed-up"] * measured["workers"].iloc[0] / measured["workers"]
-    # seconds per unit of work, from the first (smallest) worker count, per model
+    # the share of the workers' wall time spent computing: well below 1 with more workers than free cores
+    measured["busy"] = measured["task CPU seconds"] / (measured["workers"] * measured["wall seconds"])
+    # CPU seconds per unit of work, per model, from the first worker count (CPU time, unlike wall time,
+    # hardly depends on what else the machine runs)
     first = workers[0]
-    per_unit = {model: seconds[(first, model)] * first / sum(r.trials * trial_work(r.network, r.protocol)
-                                                             for r in runs) for model, runs in bench.items()}
+    per_unit = {model: cpu_of[(first, model)] / sum(r.trials * trial_work(r.network, r.protocol) for r in runs)
+                for model, runs in bench.items()}
     runs = list(dict.fromkeys(r for p in full_grid.points() for r in design_space_runs(p, full_grid)))
-    cpu = sum(r.trials * trial_work(r.network, r.protocol) * per_unit["mhn" if (r.network.winners, r.network.fan_in) == (1, 1.0) else "kwinner"]
-              for r in runs)
+    model_of = {True: "mhn", False: "kwinner"}
+    cpu = sum(r.trials * trial_work(r.network, r.protocol)
+              * per_unit[model_of[(r.network.winners, r.network.fan_in) == (1, 1.0)]] for r in runs)
     efficiency = float(measured["efficiency"].iloc[-1])
     here = workers[-1]
     extrapolated = pd.DataFrame(
