@@ -200,11 +200,12 @@ def test_killing_the_client_mid_sweep_and_rerunning_recomputes_only_the_missing_
         assert client.poll() is None, "the sweep finished before it could be killed"
         os.kill(client.pid, signal.SIGKILL)
         client.wait(timeout=60)
-        # the workers of its embedded cluster lose their scheduler; wait for them to go
+        # the workers of its embedded cluster lose their parent and scheduler, and exit by themselves
         for _ in range(300):
             if not _group_alive(client.pid):
                 break
             time.sleep(0.1)
+        assert not _group_alive(client.pid), "the killed client's workers are still running after 30 s"
     finally:
         if _group_alive(client.pid):
             os.killpg(client.pid, signal.SIGKILL)
