@@ -62,6 +62,7 @@ __all__ = [
     "run_chunk",
     "SweepInfo",
     "SweepOutcome",
+    "default_chunk",
     "run_memory_sweep",
     "GRID_KEYS",
     "GridPoint",
@@ -295,7 +296,9 @@ def _jobqueue_class(kind: str):
     return getattr(dask_jobqueue, BATCH_SYSTEMS[kind])
 
 
-def _batch_options(kind, cores, memory, walltime, queue, account, cache, python) -> dict:
+def _batch_options(cores, memory, walltime, queue, account, cache, python) -> dict:
+    """dask-jobqueue options: one single-threaded worker process per core, the BLAS/OpenMP pools limited to
+    one thread, the shared result cache exported."""
     cores = check_int("cores", cores, 1)
     if not isinstance(memory, str) or not memory.strip():
         raise ConfigError(f"memory={memory!r} must be a size such as '32GB'")
@@ -304,11 +307,8 @@ def _batch_options(kind, cores, memory, walltime, queue, account, cache, python)
     prologue = [f"export {k}={v}" for k, v in WORKER_ENV.items()]
     if cache is not None:
         prologue.append(f"export SLOTLESS_CACHE={cache}")
-    options = dict(cores=cores, processes=cores, memory=memory, walltime=walltime, queue=queue,
-                   job_script_prologue=prologue, python=python or sys.executable)
-    # the Slurm class calls the project/account "account", the PBS class "account" as well (0.9)
-    options["account"] = account
-    return options
+    return dict(cores=cores, processes=cores, memory=memory, walltime=walltime, queue=queue, account=account,
+                job_script_prologue=prologue, python=python or sys.executable)
 
 
 def batch_cluster(kind: str, jobs: int = 1, *, cores: int, memory: str, walltime: str, queue: str | None = None,
@@ -324,7 +324,7 @@ def batch_cluster(kind: str, jobs: int = 1, *, cores: int, memory: str, walltime
     """
     jobs = check_int("jobs", jobs, 0)
     cls = _jobqueue_class(kind)
-    cluster = cls(**_batch_options(kind, cores, memory, walltime, queue, account, cache, python),
+    cluster = cls(**_batch_options(cores, memory, walltime, queue, account, cache, python),
                   scheduler_options={"dashboard": False, "dashboard_address": ":0"})
     if jobs:
         cluster.scale(jobs=jobs)
@@ -338,7 +338,7 @@ def job_script(kind: str, *, cores: int, memory: str, walltime: str, queue: str 
     needed: nothing is submitted or started)."""
     cls = _jobqueue_class(kind)
     job = cls.job_cls(scheduler=scheduler, name="slotless-worker",
-                      **_batch_options(kind, cores, memory, walltime, queue, account, cache, python))
+                      **_batch_options(cores, memory, walltime, queue, account, cache, python))
     return job.job_script()
 
 
