@@ -291,12 +291,16 @@ class Scale:
     attention_theory: "AttentionTheorySizes | None" = None
     #: {ref}`ch-performance`: the benchmark scale (a key of :data:`slotless.perf.bench.SCALES`).
     performance: dict = field(default_factory=dict)
+    #: {ref}`ch-design-space`: the grid the page builds ("book") and the full grid ("full"), each a
+    #: :class:`~slotless.memory.design_space.DesignGrid`.
+    design_space: dict = field(default_factory=dict)
 
 
 def scale(quick: bool) -> Scale:
     """The book's sizes at quick (CI) or paper scale: the one source of every chapter's sizes.
     Book: ``sec-methods-experiments``, ``tbl-methods-training``.
     """
+    from .memory.design_space import DesignGrid
     from .memory.network import PRESETS, NetworkConfig
 
     main, alt, mhn = PRESETS["kwinner"], PRESETS["kwinner-alt"], PRESETS["mhn"]
@@ -331,6 +335,9 @@ def scale(quick: bool) -> Scale:
                                                 figure_sequences=128, train_batches=300, train_seeds=2, key_lr=1e-3,
                                                 cosine_every=10, sign_sequences=2000)
         performance = dict(bench_scale="quick")
+        # a fifth of the paper's network (ages scale by 1/5), a 3 x 3 (k, eps) grid, three fan-ins
+        design_book = DesignGrid(scale=0.2, winners=(20, 50, 100), epsilons=(0.1, 0.3, 1.0), fan_ins=(0.05, 0.1, 0.5),
+                                 scales=(0.2, 0.4), variant_scale=0.2, samples=10, runs=10, seed=SEED)
     else:
         nets = {"kwinner": main, "kwinner-alt": alt, "mhn": mhn}
         memory = dict(n_mem=2000, acc_trials=100, samples=10, runs=20, max_age=1000, young=(1, 5), old=(101, 500),
@@ -356,10 +363,22 @@ def scale(quick: bool) -> Scale:
                                                 figure_sequences=1024, train_batches=5000, train_seeds=4, key_lr=1e-4,
                                                 cosine_every=25, sign_sequences=20000)
         performance = dict(bench_scale="chapter")
+        # two fifths of the paper's network for the grids (about 3 minutes on 2 cores), the paper's size for
+        # its own point (both cues) and the authors' k = 65 and eps = 0.35 runs (full cues: they cost most)
+        design_book = DesignGrid(scale=0.4, winners=(10, 20, 50, 65, 100), epsilons=(0.1, 0.3, 0.35, 0.5, 1.0),
+                                 fan_ins=(0.025, 0.05, 0.1, 0.2, 0.5), scales=(0.2, 0.4, 0.6, 1.0), variant_scale=1.0,
+                                 samples=10, runs=10, seed=SEED, variant_cues=(1.0,))
+    # the full grid at the paper's size with the authors' 10 x 20 design (a few CPU-hours: send it to a cluster)
+    design_full = DesignGrid(scale=1.0, winners=(10, 20, 35, 50, 65, 80, 100, 150, 200),
+                             epsilons=(0.05, 0.1, 0.2, 0.3, 0.35, 0.5, 0.7, 1.0),
+                             fan_ins=(0.02, 0.025, 0.05, 0.1, 0.2, 0.25, 0.5),
+                             scales=(0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 1.6, 2.0), variant_scale=1.0, samples=10, runs=20,
+                             seed=SEED)
     nets["kwinner-random"] = nets["kwinner"].replace(winner_rule="random")
     return Scale(quick, MemorySizes(nets=nets, **memory), kwinner=kwinner, tree=tree, memory_theory=memory_theory,
                  controls=controls, case_sequence=case_sequence, mhn_transformer=mhn_transformer,
-                 training=training, attention_theory=attention_theory, performance=performance)
+                 training=training, attention_theory=attention_theory, performance=performance,
+                 design_space={"book": design_book, "full": design_full})
 
 
 # ------------------------------------------------------------------------------- shared runs

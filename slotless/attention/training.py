@@ -627,18 +627,22 @@ def cached_sweep(config: SweepConfig, seeds=10, batches: int = 5000, batch_size:
 
 def cached_sweeps(configs, seeds=10, batches: int = 5000, batch_size: int = 64, seed: int = 0,
                   workers: int | None = None) -> list[tuple[dict, bool]]:
-    """:func:`cached_sweep` for several configs, spread over ``workers`` processes.
+    """:func:`cached_sweep` for several configs, one task each on the project's parallel engine
+    (:class:`slotless.sweeps.Engine`: an embedded Dask ``LocalCluster`` of ``workers`` processes, or the
+    scheduler named by ``SLOTLESS_SCHEDULER``), as in {ref}`ch-training`.
 
     ``seeds`` is a number of seeds (seeds ``0 .. n-1``) for every config, or a list with one such
     number per config. Sweeps are independent and each is deterministic given its config and seed,
     so the result does not depend on which process ran it. ``workers`` defaults to the number of
     cores (at most one per config); 1 runs them here, one after another. Returns a list of
-    ``(arrays, from_cache)`` in the order of ``configs``.
+    ``(arrays, from_cache)`` in the order of ``configs``; a worker's cache notice is printed here, in
+    that order.
     Book: ``tbl-methods-training`` ({ref}`ch-training`).
     """
-    import multiprocessing
     import os
-    from concurrent.futures import ProcessPoolExecutor
+
+    from ..io import cache_dir
+    from ..sweeps import SCHEDULER_ENV, Engine, default_workers, map_tasks
 
     configs = list(configs)
     if isinstance(seeds, (int, np.integer)):
@@ -647,21 +651,37 @@ def cached_sweeps(configs, seeds=10, batches: int = 5000, batch_size: int = 64, 
         counts = [check_int("seeds", n, 1) for n in seeds]
         if len(counts) != len(configs):
             raise ConfigError(f"seeds has {len(counts)} entries for {len(configs)} configs: give one per config")
-    workers = check_int("workers", workers if workers is not None else (os.cpu_count() or 1), 1)
-    workers = min(workers, max(len(configs), 1))
-    if workers == 1:
-        return [cached_sweep(c, n, batches, batch_size, seed) for c, n in zip(configs, counts)]
+    if workers is not None:
+        workers = check_int("workers", workers, 1)
+    # an explicit worker count means this machine; otherwise an existing scheduler if one is named
+    scheduler = (os.environ.get(SCHEDULER_ENV) or None) if workers is None else None
+    local = max(1, min(workers or default_workers(), len(configs)))
 
     def cost(i):  # rough relative CPU time, from timings of the paper-scale sweeps
         c = configs[i]
         return counts[i] * (0.4 if c.is_transformer else 1.0) * (1 + 0.6 * c.track_cosines / c.cosine_every)
 
-    # longest first, so that the workers finish at about the same time
-    order = sorted(range(len(configs)), key=cost, reverse=True)
-    # spawn, not fork: a forked torch process can deadlock on the parent's thread pool
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {i: pool.submit(cached_sweep, configs[i], counts[i], batches, batch_size, seed) for i in order}
-        return [futures[i].result() for i in range(len(configs))]
+    # longest first (highest priority), so that the workers finish at about the same time
+    arguments = [(configs[i], counts[i], batches, batch_size, seed, cache_dir()) for i in range(len(configs))]
+    engine = Engine(scheduler=scheduler) if scheduler else Engine(workers=local)
+    with engine:
+        results = map_tasks(_cached_sweep_quiet, arguments, engine=engine,
+                            priorities=[cost(i) for i in range(len(configs))])
+    for _, _, notice in results:
+        if notice:
+            print(notice, end="")
+    return [(arrays, hit) for arrays, hit, _ in results]
+
+
+def _cached_sweep_quiet(config, seeds, batches, batch_size, seed, directory):
+    """:func:`cached_sweep` in a worker: returns its printed cache notice instead of printing it."""
+    import contextlib
+    import io
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        arrays, hit = cached_sweep(config, seeds, batches, batch_size, seed, directory)
+    return arrays, hit, buffer.getvalue()
 
 
 #: Settings that never change what a sweep trains (the preset's name, once resolved, and the cosine
