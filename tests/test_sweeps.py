@@ -129,7 +129,7 @@ def test_separate_scheduler_and_worker_processes_give_the_in_process_result(tmp_
                 process.wait(timeout=60)
     here, _ = sweeps.sweep_table(sweeps.parse_grid(_toml(GRID)), workers=1, directory=None)
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "remote.csv"), _csv_round_trip(here), check_exact=True)
-    record = json.loads((tmp_path / "remote.csv.json").read_text())
+    record = json.loads((tmp_path / "remote.csv.json").read_text())["results"]
     assert record["engine"] == f"the Dask scheduler at {address}" and record["computed"] == record["tasks"]
 
 
@@ -276,10 +276,11 @@ def test_the_sweep_command_writes_a_tidy_table_and_resumes(tmp_path, capsys):
     assert {"pseudo_baseline", "acc_1_20", "dprime_1_20", "dprime_1_20_se", "mhn_dprime_1_20", "rd_decay_rate",
             "rd_decay_rate_law", "crossover_age", "ages_kwinner_better", "ages_mhn_better"} <= set(table.columns)
     assert (table.mhn_hidden == 20).all() and (table.connections == 40 * 30).all()
-    record = json.loads((tmp_path / "table.csv.json").read_text())
+    record = json.loads((tmp_path / "table.csv.json").read_text())["results"]
     assert record["computed"] == record["tasks"] == 2 * 4 + 2  # 8 K-winner runs + the 2 MHNs, one task each
-    assert cli.main(args) == 0
-    record = json.loads((tmp_path / "table.csv.json").read_text())
+    assert cli.main(args) == 2, "an existing table is replaced only with --force"
+    assert cli.main(args + ["--force"]) == 0
+    record = json.loads((tmp_path / "table.csv.json").read_text())["results"]
     assert (record["computed"], record["from_cache"]) == (0, record["tasks"])
     pd.testing.assert_frame_equal(pd.read_csv(out), table, check_exact=True)
 
@@ -342,7 +343,7 @@ def test_the_authors_variants_run_from_the_memory_command(tmp_path, flag):
     result = json.loads(out.read_text())
     network = result["config"]["network"]
     assert (network["winners"], network["epsilon"]) == ((65, 0.3) if flag[0] == "--winners" else (50, 0.35))
-    assert np.array(result["acc_real"]).shape == (2, 40)
+    assert np.array(result["results"]["acc_real"]).shape == (2, 40)
 
 
 def test_trial_work_counts_the_scattered_additions():
