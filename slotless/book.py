@@ -26,7 +26,6 @@ from .checks import ConfigError
 __all__ = [
     "COLORS",
     "SEED",
-    "STEP_SEED",
     "CUES",
     "parse_quick",
     "start",
@@ -73,11 +72,11 @@ COLORS = {
     "theory": "green",
 }
 
-#: The master seed of the Part I runs shared by {ref}`ch-retention`, {ref}`ch-controls` and
-#: {ref}`ch-memory-results`; streams (:mod:`slotless.rng`) name the experiment.
+#: The book's one master seed. Every random draw of every chapter comes from
+#: ``slotless.rng.trial_generator(SEED, index, stream)``, where the stream names the experiment, so two
+#: chapters that name the same stream share the same run (and its cache entry), and different streams are
+#: independent.
 SEED = 2511_04593 % 2**31
-#: The seed of the step-by-step networks of {ref}`ch-kwinner` and the trees of {ref}`ch-structured`.
-STEP_SEED = 20251106
 #: The two cue levels of the paper: full and half cues.
 CUES = (1.0, 0.5)
 
@@ -301,7 +300,7 @@ def scale(quick: bool) -> Scale:
     Book: ``sec-methods-experiments``, ``tbl-methods-training``.
     """
     from .memory.design_space import DesignGrid
-    from .memory.network import PRESETS, NetworkConfig
+    from .memory.network import PRESETS
 
     main, alt, mhn = PRESETS["kwinner"], PRESETS["kwinner-alt"], PRESETS["mhn"]
     # ch-kwinner runs the paper's networks at both scales: only the stream length and the probes shrink
@@ -316,9 +315,9 @@ def scale(quick: bool) -> Scale:
                 "mhn": mhn.replace(n_input=200, n_hidden=50, active=20)}
         memory = dict(n_mem=200, acc_trials=30, samples=10, runs=10, max_age=200, young=(1, 5), old=(41, 200),
                       fit_ages=(1, 100))
-        tree_nets = {"kwinner": NetworkConfig(200, 400, 20, 0.1, 10, 0.3), "mhn": NetworkConfig(200, 40, 20, 1.0, 1, 1.0)}
-        tree = dict(nets=tree_nets, n_input=200, active=20, n_mem=200, flips=(2, 4), flips_dprime=4, curve_trials=40,
-                    runs=20, similarity_patterns=300, similarity_trees=10, samples=10, older=(11, 100))
+        # tree data on the same networks as the random data
+        tree = dict(nets={"kwinner": nets["kwinner"], "mhn": nets["mhn"]}, n_input=200, active=20, n_mem=200,
+                    flips=(2, 4), flips_dprime=4, curve_trials=40, runs=20, similarity_patterns=300, similarity_trees=10, samples=10, older=(11, 100))
         kwinner = dict(n_learn=800, n_probe=20, **kwinner_common)
         memory_theory = MemoryTheorySizes(control_trials=200, kwinner_cues=(1.0,),
                                           windows=((1, 5), (6, 20), (21, 50), (51, 100), (101, 200)),
@@ -537,7 +536,7 @@ def tree_runs(tree: dict, model: str, flips: int, cue: float):
         raise ConfigError(f"model={model!r} is not allowed: choose one of {', '.join(map(repr, tree['nets']))}")
     dprime_design = flips == tree["flips_dprime"] and cue == 1.0
     trials = tree["samples"] * tree["runs"] if dprime_design else tree["curve_trials"]
-    return run_trials_cached(tree["nets"][model], tree_protocol(tree, flips, cue), trials, STEP_SEED,
+    return run_trials_cached(tree["nets"][model], tree_protocol(tree, flips, cue), trials, SEED,
                              stream=f"tree/b={flips}/{model}/cue={cue}/acc", progress=False)
 def memory_theory_control_protocol(sizes: MemorySizes):
     """The protocol of the random-winner control of {ref}`ch-memory-results`: the shared protocol at cue 0.5

@@ -46,7 +46,7 @@ def test_tree_runs_size_the_dprime_design_and_the_curves():
     curves, _ = book.tree_runs(tree, "kwinner", 1, 1.0)
     assert design.acc_real.shape == (4, 15) and curves.acc_real.shape == (3, 15)
     assert curves.acc_uniform.shape == (3, 15)
-    again = run_trials(SMALL, book.tree_protocol(tree, 1, 1.0), 3, book.STEP_SEED,
+    again = run_trials(SMALL, book.tree_protocol(tree, 1, 1.0), 3, book.SEED,
                        stream="tree/b=1/kwinner/cue=1.0/acc")
     np.testing.assert_array_equal(curves.acc_real, again.acc_real)
     with pytest.raises(ConfigError, match="model"):
