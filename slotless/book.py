@@ -26,7 +26,6 @@ from .checks import ConfigError
 __all__ = [
     "COLORS",
     "SEED",
-    "STEP_SEED",
     "CUES",
     "parse_quick",
     "start",
@@ -76,11 +75,11 @@ COLORS = {
     "theory": "green",
 }
 
-#: The master seed of the Part I runs shared by {ref}`ch-retention`, {ref}`ch-controls` and
-#: {ref}`ch-memory-results`; streams (:mod:`slotless.rng`) name the experiment.
+#: The book's one master seed. Every random draw of every chapter comes from
+#: ``slotless.rng.trial_generator(SEED, index, stream)``, where the stream names the experiment, so two
+#: chapters that name the same stream share the same run (and its cache entry), and different streams are
+#: independent.
 SEED = 2511_04593 % 2**31
-#: The seed of the step-by-step networks of {ref}`ch-kwinner` and the trees of {ref}`ch-structured`.
-STEP_SEED = 20251106
 #: The two cue levels of the paper: full and half cues.
 CUES = (1.0, 0.5)
 
@@ -275,13 +274,15 @@ class Scale:
     #: usage windows (``usage_window``) and the cue level of the retrieval demo (``cue``).
     kwinner: dict = field(default_factory=dict)
     #: {ref}`ch-structured`: networks (``nets``), sizes (``n_input``, ``active``, ``n_mem``), flips
-    #: (``flips``; ``flips_dprime`` for the d' design), trials (``curve_trials``; ``samples`` x ``runs``)
-    #: and the similarity samples (``similarity_patterns`` per set, ``similarity_trees`` sets).
+    #: (``flips``; ``flips_dprime`` for the d' design), trials (``curve_trials``; ``samples`` x ``runs``),
+    #: the older ages of the d' claim (``older``: ages n_mem/20 + 1 to n_mem/2) and the similarity samples
+    #: (``similarity_patterns`` per set, ``similarity_trees`` sets).
     tree: dict = field(default_factory=dict)
     #: {ref}`ch-memory-results`: the random-winner control, the cue levels of the K-winner checks, windows.
     memory_theory: "MemoryTheorySizes | None" = None
     #: {ref}`ch-retention` and {ref}`ch-controls`: bootstrap resamples (``bootstrap``); {ref}`ch-controls`:
-    #: draws per synthetic Gaussian data set (``synthetic``) and ages of the log-spaced grid (``grid_ages``).
+    #: relabellings of the permutation tests (``permutations``), draws per synthetic Gaussian data set
+    #: (``synthetic``) and ages of the log-spaced grid (``grid_ages``).
     controls: dict = field(default_factory=dict)
     #: {ref}`ch-case-sequence`: the training demo.
     case_sequence: CaseSequenceSizes | None = None
@@ -293,18 +294,22 @@ class Scale:
     attention_theory: "AttentionTheorySizes | None" = None
     #: {ref}`ch-performance`: the benchmark scale (a key of :data:`slotless.perf.bench.SCALES`).
     performance: dict = field(default_factory=dict)
+    #: {ref}`ch-design-space`: the grid the page builds ("book") and the full grid ("full"), each a
+    #: :class:`~slotless.memory.design_space.DesignGrid`.
+    design_space: dict = field(default_factory=dict)
 
 
 def scale(quick: bool) -> Scale:
     """The book's sizes at quick (CI) or paper scale: the one source of every chapter's sizes.
     Book: ``sec-methods-experiments``, ``tbl-methods-training``.
     """
-    from .memory.network import PRESETS, NetworkConfig
+    from .memory.design_space import DesignGrid
+    from .memory.network import PRESETS
 
     main, alt, mhn = PRESETS["kwinner"], PRESETS["kwinner-alt"], PRESETS["mhn"]
     # ch-kwinner runs the paper's networks at both scales: only the stream length and the probes shrink
     kwinner_common = dict(probe_flips=(0, 5, 10, 20, 30, 40, 50, 70, 90), usage_window=400, cue=0.5)
-    controls = dict(bootstrap=2000, synthetic=20000, grid_ages=16)
+    controls = dict(bootstrap=2000, permutations=2000, synthetic=20000, grid_ages=16)
     if quick:
         # the input side shrunk by 5 (n_i = 200, s = 20, still 10% active); parameter matching kept
         # (n_h^K f = n_h^MHN, 10^4 connections); eps = 0.3; k/n_h within a factor 2 of the paper's; the MHN
@@ -314,9 +319,9 @@ def scale(quick: bool) -> Scale:
                 "mhn": mhn.replace(n_input=200, n_hidden=50, active=20)}
         memory = dict(n_mem=200, acc_trials=30, samples=10, runs=10, max_age=200, young=(1, 5), old=(41, 200),
                       fit_ages=(1, 100))
-        tree_nets = {"kwinner": NetworkConfig(200, 400, 20, 0.1, 10, 0.3), "mhn": NetworkConfig(200, 40, 20, 1.0, 1, 1.0)}
-        tree = dict(nets=tree_nets, n_input=200, active=20, n_mem=200, flips=(2, 4), flips_dprime=4, curve_trials=40,
-                    runs=20, similarity_patterns=300, similarity_trees=10, samples=10)
+        # tree data on the same networks as the random data
+        tree = dict(nets={"kwinner": nets["kwinner"], "mhn": nets["mhn"]}, n_input=200, active=20, n_mem=200,
+                    flips=(2, 4), flips_dprime=4, curve_trials=40, runs=20, similarity_patterns=300, similarity_trees=10, samples=10, older=(11, 100))
         kwinner = dict(n_learn=800, n_probe=20, **kwinner_common)
         memory_theory = MemoryTheorySizes(control_trials=200, kwinner_cues=(1.0,),
                                           windows=((1, 5), (6, 20), (21, 50), (51, 100), (101, 200)),
@@ -333,13 +338,16 @@ def scale(quick: bool) -> Scale:
                                                 figure_sequences=128, train_batches=300, train_seeds=2, key_lr=1e-3,
                                                 cosine_every=10, sign_sequences=2000)
         performance = dict(bench_scale="quick")
+        # a fifth of the paper's network (ages scale by 1/5), a 3 x 3 (k, eps) grid, three fan-ins
+        design_book = DesignGrid(scale=0.2, winners=(20, 50, 100), epsilons=(0.1, 0.3, 1.0), fan_ins=(0.05, 0.1, 0.5),
+                                 scales=(0.2, 0.4), variant_scale=0.2, samples=10, runs=10, seed=SEED)
     else:
         nets = {"kwinner": main, "kwinner-alt": alt, "mhn": mhn}
         memory = dict(n_mem=2000, acc_trials=100, samples=10, runs=20, max_age=1000, young=(1, 5), old=(101, 500),
                       fit_ages=(1, 200))
         tree = dict(nets={"kwinner": main, "mhn": mhn}, n_input=1000, active=100, n_mem=2000, flips=(5, 10, 15, 20, 30),
                     flips_dprime=20, curve_trials=100, runs=20, similarity_patterns=300, similarity_trees=10,
-                    samples=10)
+                    samples=10, older=(101, 1000))
         kwinner = dict(n_learn=2000, n_probe=100, **kwinner_common)
         memory_theory = MemoryTheorySizes(control_trials=100, kwinner_cues=(1.0, 0.5),
                                           windows=((1, 10), (11, 50), (51, 100), (101, 200), (201, 500), (501, 1000)),
@@ -358,10 +366,22 @@ def scale(quick: bool) -> Scale:
                                                 figure_sequences=1024, train_batches=5000, train_seeds=4, key_lr=1e-4,
                                                 cosine_every=25, sign_sequences=20000)
         performance = dict(bench_scale="chapter")
+        # two fifths of the paper's network for the grids (about 3 minutes on 2 cores), the paper's size for
+        # its own point (both cues) and the authors' k = 65 and eps = 0.35 runs (full cues: they cost most)
+        design_book = DesignGrid(scale=0.4, winners=(10, 20, 50, 65, 100), epsilons=(0.1, 0.3, 0.35, 0.5, 1.0),
+                                 fan_ins=(0.025, 0.05, 0.1, 0.2, 0.5), scales=(0.2, 0.4, 0.6, 1.0), variant_scale=1.0,
+                                 samples=10, runs=10, seed=SEED, variant_cues=(1.0,))
+    # the full grid at the paper's size with the authors' 10 x 20 design (a few CPU-hours: send it to a cluster)
+    design_full = DesignGrid(scale=1.0, winners=(10, 20, 35, 50, 65, 80, 100, 150, 200),
+                             epsilons=(0.05, 0.1, 0.2, 0.3, 0.35, 0.5, 0.7, 1.0),
+                             fan_ins=(0.02, 0.025, 0.05, 0.1, 0.2, 0.25, 0.5),
+                             scales=(0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 1.6, 2.0), variant_scale=1.0, samples=10, runs=20,
+                             seed=SEED)
     nets["kwinner-random"] = nets["kwinner"].replace(winner_rule="random")
     return Scale(quick, MemorySizes(nets=nets, **memory), kwinner=kwinner, tree=tree, memory_theory=memory_theory,
                  controls=controls, case_sequence=case_sequence, mhn_transformer=mhn_transformer,
-                 training=training, attention_theory=attention_theory, performance=performance)
+                 training=training, attention_theory=attention_theory, performance=performance,
+                 design_space={"book": design_book, "full": design_full})
 
 
 # ------------------------------------------------------------------------------- shared runs
@@ -565,7 +585,7 @@ def tree_runs(tree: dict, model: str, flips: int, cue: float):
         raise ConfigError(f"model={model!r} is not allowed: choose one of {', '.join(map(repr, tree['nets']))}")
     dprime_design = flips == tree["flips_dprime"] and cue == 1.0
     trials = tree["samples"] * tree["runs"] if dprime_design else tree["curve_trials"]
-    return run_trials_cached(tree["nets"][model], tree_protocol(tree, flips, cue), trials, STEP_SEED,
+    return run_trials_cached(tree["nets"][model], tree_protocol(tree, flips, cue), trials, SEED,
                              stream=f"tree/b={flips}/{model}/cue={cue}/acc", progress=False)
 def memory_theory_control_protocol(sizes: MemorySizes):
     """The protocol of the random-winner control of {ref}`ch-memory-results`: the shared protocol at cue 0.5

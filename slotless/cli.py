@@ -411,6 +411,100 @@ def _cache_clean(args, say) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- sweep
+class _TableOut(argparse.Action):
+    """``--out TABLE``: the table goes to TABLE; the run record that main() writes goes next to it."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        namespace.table = values
+        namespace.out = f"{values}.json"
+
+
+def _add_sweep(sub) -> None:
+    parser = sub.add_parser(
+        "sweep", help="run a grid of memory experiments on Dask and write a table (Part I)",
+        description="Run a TOML grid of memory experiments and write a tidy CSV table, one row per "
+                    "configuration and cue, each K-winner design against its parameter-matched 1-winner MHN. "
+                    "Keys are the memory subcommand's options with underscores (model, winners, epsilon, "
+                    "fan_in, n_hidden, cue, data, flips, burn_in, memories, trials, seed, ...) plus samples; "
+                    "a list is an axis, a scalar is fixed. Example: winners = [10, 20, 50, 65, 100]. "
+                    "Tasks run on an embedded LocalCluster (--workers), an existing scheduler (--scheduler or "
+                    "SLOTLESS_SCHEDULER) or a Slurm/PBS cluster (--cluster); every task is cached, so a "
+                    "killed sweep resumes and a re-run recomputes nothing.")
+    parser.add_argument("grid", help="the grid, a TOML file")
+    parser.add_argument("--out", required=True, action=_TableOut,
+                        help="the table (CSV, written atomically); a run record goes to OUT.json")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="worker processes of the embedded LocalCluster (default: the machine's cores; 1: "
+                             "run here)")
+    parser.add_argument("--scheduler", default=None,
+                        help="address of an existing Dask scheduler, tcp://HOST:PORT (default: $SLOTLESS_SCHEDULER)")
+    parser.add_argument("--chunk", type=int, default=None, help="trials per task (default 20)")
+    parser.add_argument("--cache", default=None,
+                        help="result cache directory, shared by all workers (default: $SLOTLESS_CACHE, else "
+                             ".slotless-cache)")
+    parser.add_argument("--cluster", choices=("slurm", "pbs"), default=None,
+                        help="submit the workers as Slurm or PBS jobs (dask-jobqueue)")
+    parser.add_argument("--jobs", type=int, default=1, help="batch jobs to submit (--cluster)")
+    parser.add_argument("--cores", type=int, default=None, help="worker processes per job (--cluster)")
+    parser.add_argument("--memory", default=None, help="memory per job, e.g. 32GB (--cluster)")
+    parser.add_argument("--walltime", default="01:00:00", help="walltime per job, HH:MM:SS (--cluster)")
+    parser.add_argument("--queue", default=None, help="queue or partition (--cluster)")
+    parser.add_argument("--account", default=None, help="account or project to charge (--cluster)")
+    parser.add_argument("--force", action="store_true",
+                        help="replace an existing table (and its run record), or write through a symbolic link")
+    parser.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS,
+                        help="no progress bar or summary (errors and warnings still print)")
+    parser.epilog = "example:\n  python -m slotless sweep grid.toml --out table.csv --workers 2"
+    parser.set_defaults(plan=_plan_sweep, format="json")
+
+
+def _plan_sweep(args, progress: bool) -> _Job:
+    import os
+
+    from .io import cache_dir, check_output, write_output
+    from .sweeps import Engine, batch_cluster, load_grid, sweep_table
+
+    table_target = check_output(args.table, "--out", force=args.force)
+    axes = load_grid(args.grid)
+    directory = args.cache or cache_dir() or ".slotless-cache"
+    if args.cluster is not None:
+        if args.scheduler is not None or args.workers is not None:
+            raise ConfigError("--cluster starts its own workers: drop --scheduler and --workers")
+        if args.cores is None or args.memory is None:
+            raise ConfigError(f"--cluster {args.cluster} needs --cores and --memory (per job)")
+
+    def compute():
+        os.makedirs(directory, exist_ok=True)
+        cluster = None
+        if args.cluster is not None:
+            cluster = batch_cluster(args.cluster, args.jobs, cores=args.cores, memory=args.memory,
+                                    walltime=args.walltime, queue=args.queue, account=args.account,
+                                    cache=os.path.abspath(directory))
+            engine = Engine(cluster=cluster)
+        else:
+            engine = Engine(workers=args.workers, scheduler=args.scheduler)
+        try:
+            with engine:
+                table, info = sweep_table(axes, engine=engine, chunk=args.chunk, directory=directory,
+                                          progress=progress)
+        finally:
+            if cluster is not None:
+                cluster.close()
+        write_output(table_target, table.to_csv(index=False).encode("utf-8"), "--out", force=args.force,
+                     log=lambda line: print(f"{PROG} sweep: {line}", file=sys.stderr))
+        record = {"table": str(table_target.given), "rows": len(table), "tasks": info.tasks,
+                  "computed": info.computed, "from_cache": info.from_cache, "runs": info.runs, "engine": info.engine,
+                  "cache": os.path.abspath(directory)}
+        return record, info.computed == 0
+
+    return _Job(config={"grid": dict(axes), "workers": args.workers, "scheduler": args.scheduler,
+                        "cluster": args.cluster, "chunk": args.chunk},
+                compute=compute, result_numbers=64, memory=[], kernels=lambda: (), warnings=lambda results: [],
+                summary=lambda r: f"{r['rows']} rows; {r['computed']} of {r['tasks']} tasks computed, "
+                                  f"{r['from_cache']} read from the cache; table {r['table']}")
+
+
 # ----------------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     """The parser of ``python -m slotless``."""
@@ -428,6 +522,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_memory(sub)
     _add_case_sequence(sub)
     _add_cache_clean(sub)
+    _add_sweep(sub)
     return parser
 
 

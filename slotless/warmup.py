@@ -14,8 +14,9 @@ __all__ = ["compile_kernels"]
 
 def compile_kernels(dtypes=("float32", "float64")) -> None:
     """Compile (or load from numba's on-disk cache) every compiled function of Part I and Part II, on
-    tiny runs: the trial kernel for random and tree data, and the MHN-Transformer's storage loop."""
-    from .attention import mhn, task
+    tiny runs: the trial kernel for random and tree data, the MHN-Transformer's storage loop and the
+    compiled training steps."""
+    from .attention import mhn, task, training
     from .attention.tensors import torch_dtype, torch_generators
     from .memory.network import NetworkConfig
     from .memory.protocol import ProtocolConfig, run_trials
@@ -30,3 +31,6 @@ def compile_kernels(dtypes=("float32", "float64")) -> None:
         X = task.encode(task.draw_sequences(2, 2, 1, np.random.default_rng(0)), 2, torch_dtype(dtype))[0]
         init = mhn.draw_fast_init(config, 1, generators, dtype)
         mhn.mhn_store(config, slow.W_K, slow.W_V, X, *init, W_items=mhn.item_projections(config, dtype))
+        for model in ("transformer", "mhn-wk"):  # the compiled training steps
+            tiny = dict(letters=2, context=2, dtype=dtype, **({} if model == "transformer" else {"hidden": 4}))
+            training.run_sweep(training.resolve_config(model, **tiny), 1, 1, 2)

@@ -17,8 +17,9 @@ def test_part_one_sizes_at_both_scales():
         sc = book.scale(quick)
         assert set(sc.kwinner) >= {"n_learn", "n_probe", "probe_flips", "usage_window", "cue"}
         assert sc.kwinner["usage_window"] * 2 <= sc.kwinner["n_learn"]  # two disjoint usage windows
-        assert set(sc.controls) == {"bootstrap", "synthetic", "grid_ages"}
+        assert set(sc.controls) == {"bootstrap", "permutations", "synthetic", "grid_ages"}
         assert sc.tree["flips_dprime"] in sc.tree["flips"]
+        assert sc.tree["older"] == (sc.tree["n_mem"] // 20 + 1, sc.tree["n_mem"] // 2)  # ages shown in ch-structured
         assert sc.tree["nets"]["kwinner"].connections == sc.tree["nets"]["mhn"].connections
         assert sc.memory.old[1] <= sc.memory.max_age <= sc.memory.n_mem
 
@@ -45,7 +46,7 @@ def test_tree_runs_size_the_dprime_design_and_the_curves():
     curves, _ = book.tree_runs(tree, "kwinner", 1, 1.0)
     assert design.acc_real.shape == (4, 15) and curves.acc_real.shape == (3, 15)
     assert curves.acc_uniform.shape == (3, 15)
-    again = run_trials(SMALL, book.tree_protocol(tree, 1, 1.0), 3, book.STEP_SEED,
+    again = run_trials(SMALL, book.tree_protocol(tree, 1, 1.0), 3, book.SEED,
                        stream="tree/b=1/kwinner/cue=1.0/acc")
     np.testing.assert_array_equal(curves.acc_real, again.acc_real)
     with pytest.raises(ConfigError, match="model"):

@@ -4,6 +4,8 @@ A failing assert in a chapter fails its test here, and so does a figure cell tha
 produced no image.
 """
 
+import re
+
 import pytest
 from chapters import chapter_paths, execute_quick, figure_cells, has_image
 
@@ -16,6 +18,26 @@ def test_chapter_executes_and_draws_its_figures(path, tmp_path):
     executed = execute_quick(path, tmp_path / f"{path.stem}.ipynb")
     missing = [i for i in figure_cells(executed) if not has_image(executed.cells[i])]
     assert not missing, f"{path.name}: figure cells {missing} produced no image"
+    unglued = glue_keys(path.read_text()) - glued_names(executed)
+    assert not unglued, f"{path.name}: the prose cites glue keys no cell glued: {sorted(unglued)}"
+
+
+def glue_keys(text: str) -> set[str]:
+    """The keys of the {glue:...} roles and directives of a chapter's prose (the part before any ``:format``)."""
+    roles = re.findall(r"\{glue(?::\w+)?\}`([^`]+)`", text)
+    directives = re.findall(r"^```\{glue(?::\w+)?\}\s+(\S+)", text, re.M)
+    return {key.split(":")[0] for key in roles + directives}
+
+
+def glued_names(notebook) -> set[str]:
+    """The names glued by an executed notebook (myst-nb's scrapbook metadata on the outputs)."""
+    return {out.get("metadata", {}).get("scrapbook", {}).get("name") for cell in notebook.cells
+            for out in cell.get("outputs", [])} - {None}
+
+
+def test_glue_keys_are_read_with_their_format():
+    text = "a {glue:text}`t0:.3f` b {glue}`fig` c {glue:md}`m`\n```{glue:figure} fig2\n```"
+    assert glue_keys(text) == {"t0", "fig", "m", "fig2"}
 
 
 def test_every_chapter_has_a_parameters_cell_defaulting_to_paper_scale():

@@ -73,7 +73,11 @@ def test_retention_and_controls_figures():
     dp = {k: metrics.paired_dprime(*v, n_samples=2) for k, v in runs.items()}
     marks = {(m, c): metrics.age_markers(dp[(m, c)], dp[("mhn", c)]) for m in ("kwinner", "kwinner-alt") for c in CUES}
     _axes_with_labels(retention.accuracy_figure(curves, CUES, 20), 2)
-    _axes_with_labels(retention.dprime_figure(dp, marks, CUES, 20), 2)
+    fig = retention.dprime_figure(dp, marks, CUES, 20)
+    _axes_with_labels(fig, 2)
+    rows = {round(float(line.get_ydata()[0]), 1) for line in fig.axes[0].get_lines() if len(line.get_ydata())
+            and np.all(line.get_ydata() == line.get_ydata()[0]) and line.get_ydata()[0] < 0}
+    assert rows <= set(retention.MARKER_ROWS), rows  # the three marker rows: ddof 0, ddof 1, BH
     fits = {k: metrics.decay_fit(*runs[k], n_samples=2, age_range=(1, 10), n_boot=10) for k in runs}
     _axes_with_labels(retention.rd_figure(fits, MHN, CUES, 20), 2)
     assert len(retention.alternative_figure(curves, dp, marks, CUES, 20).axes) == 4
@@ -101,5 +105,7 @@ def test_structured_figures():
     assert len(structured.accuracy_figure(runs, [1], CUES, n_ages=12, n_trials=4, smooth=3).axes) == 2
     d_k = metrics.paired_dprime(runs[1, 1.0, "kwinner"].acc_real, runs[1, 1.0, "kwinner"].acc_pseudo, 2)
     d_h = metrics.paired_dprime(runs[1, 1.0, "mhn"].acc_real, runs[1, 1.0, "mhn"].acc_pseudo, 2)
-    fig = structured.dprime_figure(d_k, d_h, metrics.one_tailed_markers(d_k, d_h), 12)
+    fig = structured.dprime_figure(d_k, d_h, metrics.age_markers(d_k, d_h), 12)
     assert fig.axes[0].get_xscale() == "log"
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert any("ddof 0" in t for t in labels) and any("ddof 1" in t for t in labels) and any("BH" in t for t in labels)

@@ -364,17 +364,25 @@ def test_window_difference_skips_non_finite_ages():
     np.testing.assert_allclose(d.se, np.std([1.0, 1.0, 2.5], ddof=1) / np.sqrt(3))
 
 
-def test_age_markers_are_markers_plus_bh_per_direction():
+def test_age_markers_hold_both_ddofs_and_bh_on_the_textbook_test():
     g = _rng(4)
     a = g.normal(0.0, 1.0, (10, 200))
     a[:, :30] += 3.0
     b = g.normal(0.0, 1.0, (10, 200))
-    am = metrics.age_markers(a, b, alpha=0.01, q=0.05, ddof=1)
-    mk = metrics.one_tailed_markers(a, b, alpha=0.01, ddof=1)
-    np.testing.assert_array_equal(am.markers.a_better, mk.a_better)
-    np.testing.assert_array_equal(am.bh_a, metrics.bh_fdr(mk.p_a, q=0.05).reject)
-    np.testing.assert_array_equal(am.bh_b, metrics.bh_fdr(mk.p_b, q=0.05).reject)
-    assert am.counts((1, 30)) == (int(mk.a_better[:30].sum()), int(mk.b_better[:30].sum()))
+    am = metrics.age_markers(a, b, alpha=0.01, q=0.05)
+    authors = metrics.one_tailed_markers(a, b, alpha=0.01, ddof=0)
+    textbook = metrics.one_tailed_markers(a, b, alpha=0.01, ddof=1)
+    np.testing.assert_array_equal(am.authors.a_better, authors.a_better)
+    np.testing.assert_array_equal(am.textbook.a_better, textbook.a_better)
+    # BH runs on the textbook (ddof 1) p-values, which are scipy's paired t-test
+    np.testing.assert_allclose(textbook.p_a, stats.ttest_rel(a, b, alternative="greater").pvalue)
+    np.testing.assert_array_equal(am.bh_a, metrics.bh_fdr(textbook.p_a, q=0.05).reject)
+    np.testing.assert_array_equal(am.bh_b, metrics.bh_fdr(textbook.p_b, q=0.05).reject)
+    assert am.counts((1, 30)) == (int(authors.a_better[:30].sum()), int(authors.b_better[:30].sum()))
+    assert am.counts((1, 30), ddof=1) == (int(textbook.a_better[:30].sum()), int(textbook.b_better[:30].sum()))
+    assert am.bh_counts((1, 30)) == (int(am.bh_a[:30].sum()), int(am.bh_b[:30].sum()))
+    # ddof 0 inflates t, so it never marks fewer ages than ddof 1
+    assert np.all(am.textbook.a_better <= am.authors.a_better)
     assert am.counts((1, 30))[0] >= 25 and am.bh_a[:30].sum() >= 20
 
 
@@ -498,9 +506,64 @@ def test_caps_are_what_complete_separation_gives():
     np.testing.assert_allclose(stats.norm.ppf(sdt.H), metrics.hit_rate_z_max(n))
 
 
-def test_bootstrap_p_counts_replicates_on_each_side():
-    assert metrics.bootstrap_p([1.0, 2.0, -1.0, 0.0]) == (3 / 5, 4 / 5)  # <= 0: -1, 0; >= 0: 1, 2, 0
-    assert metrics.bootstrap_p(np.ones(99)) == (1 / 100, 1.0)
+def test_bh_fdr_matches_scipy_false_discovery_control():
+    g = _rng(21)
+    for m in (1, 7, 200):
+        p = np.round(g.uniform(0, 1, m) ** 3, 3)  # many small values, with ties
+        for q in (0.01, 0.05, 0.2):
+            res = metrics.bh_fdr(p, q=q)
+            adjusted = stats.false_discovery_control(p, method="bh")
+            np.testing.assert_allclose(res.p_adjusted, adjusted, rtol=1e-12)
+            boundary = np.isclose(adjusted, q, rtol=1e-9)  # exact ties with q are rounding-sensitive
+            np.testing.assert_array_equal(res.reject[~boundary], (adjusted <= q)[~boundary])
+
+
+def test_weighted_percentile_is_numpys_linear_percentile():
+    g = _rng(22)
+    for n in (1, 2, 57, 400):
+        x = g.integers(0, 21, (5, n)) / 20
+        levels = np.unique(x)
+        counts = np.stack([np.bincount(np.searchsorted(levels, row), minlength=levels.size) for row in x])
+        for q in (0.0, 50.0, 95.0, 100.0):
+            np.testing.assert_array_equal(metrics._weighted_percentile(counts, levels, q), np.percentile(x, q, axis=1))
+
+
+def _grid_runs(seed, n, shift, ages=40, s=20):
+    g = _rng(seed)
+    real = np.round(np.clip(g.normal(0.5 + shift, 0.15, (n, ages)), 0, 1) * s) / s
+    pseudo = np.round(np.clip(g.normal(0.4, 0.15, (n, ages)), 0, 1) * s) / s
+    return real, pseudo
+
+
+def test_permutation_window_test_observed_statistic_is_the_measures_difference():
+    ra, pa = _grid_runs(23, 60, 0.2)
+    rb, pb = _grid_runs(24, 50, 0.0)
+    grid, windows = metrics.log_age_grid(40, 8), ((1, 10), (11, 40))
+    res = metrics.permutation_window_test(ra, pa, rb, pb, grid, windows, n_perm=300, seed=1)
+    ma, mb = metrics.dprime_measures(ra, pa, n_samples=1), metrics.dprime_measures(rb, pb, n_samples=1)
+    for w, (lo, hi) in enumerate(windows):
+        sel = (grid >= lo) & (grid <= hi)
+        np.testing.assert_allclose(res.observed[w], [(ma.auc - mb.auc)[grid - 1][sel].mean(),
+                                                     (ma.sdt - mb.sdt)[grid - 1][sel].mean()], rtol=1e-12)
+    # a clear difference: no relabelling reaches it, so p is the smallest possible, 1/(n_perm + 1)
+    np.testing.assert_allclose(res.p_greater, 1 / 301)
+    np.testing.assert_allclose(res.p_less, 1.0)
+    again = metrics.permutation_window_test(ra, pa, rb, pb, grid, windows, n_perm=300, seed=1, chunk=7)
+    np.testing.assert_array_equal(again.p_greater, res.p_greater)
+
+
+def test_permutation_window_test_is_calibrated_under_the_null():
+    # both models from one distribution: the one-sided p-values are (discretely) uniform
+    grid, windows = np.array([1, 5, 20]), ((1, 20),)
+    p = []
+    for seed in range(40):
+        ra, pa = _grid_runs(100 + seed, 20, 0.0, ages=20)
+        rb, pb = _grid_runs(200 + seed, 20, 0.0, ages=20)
+        p.append(metrics.permutation_window_test(ra, pa, rb, pb, grid, windows, n_perm=99, seed=seed).p_greater[0])
+    p = np.array(p)  # (40, 2)
+    assert 0.3 < p.mean() < 0.7 and (p <= 0.05).mean() < 0.2
+    with pytest.raises(ConfigError, match="grid"):
+        metrics.permutation_window_test(ra, pa, rb, pb, np.array([0, 3]), windows)
 
 
 def test_window_comparison_columns_and_counts():
@@ -541,15 +604,34 @@ def test_relation_and_degeneracy_tables():
     assert deg["ages with AUC 0/1"].iloc[0] >= 1 and deg["oldest such age"].iloc[0] >= 1
 
 
-def test_model_window_table_bh_and_authors_t():
+def test_model_window_table_permutation_and_authors_t():
     grid = metrics.log_age_grid(60, 8)
     windows = ((1, 20), (21, 50))
     ra, pa, ma, ba = _boots(16, grid, 0.3)
     rb, pb, mb, bb = _boots(17, grid, 0.0)
     da, db = metrics.paired_dprime(ra, pa), metrics.paired_dprime(rb, pb)
-    table = metrics.model_window_table({1.0: ba}, {1.0: bb}, {1.0: da}, {1.0: db}, grid, windows, names=("K", "MHN"))
+    perm = metrics.permutation_window_test(ra, pa, rb, pb, grid, windows, n_perm=200, seed=3)
+    table = metrics.model_window_table({1.0: perm}, {1.0: ba}, {1.0: bb}, {1.0: da}, {1.0: db}, grid, windows,
+                                       names=("K", "MHN"))
     assert table.measure.tolist() == ["d'_A", "yes/no d'", "authors' d'"] * 2
-    assert list(table.columns)[-2:] == ["K better (BH)", "MHN better (BH)"]
+    assert table.test.tolist() == ["permutation", "permutation", "paired t"] * 2
+    assert list(table.columns)[-4:] == ["p (K better)", "p (MHN better)", "K better (BH)", "MHN better (BH)"]
+    assert table["K - MHN"].iloc[3] == round(float(perm.observed[1, 0]), 2)
+    assert table["p (K better)"].iloc[4] == round(float(perm.p_greater[1, 1]), 4)
     wa, wb = da[:, :20].mean(axis=1), db[:, :20].mean(axis=1)
-    assert table["95% CI"].iloc[2] == "t = %.1f" % stats.ttest_rel(wa, wb).statistic
+    t = stats.ttest_rel(wa, wb)
+    ci = t.confidence_interval(0.95)
+    assert table["95% CI"].iloc[2] == f"[{ci.low:.2f}, {ci.high:.2f}]"
+    np.testing.assert_allclose(table["p (K better)"].iloc[2], round(stats.ttest_rel(wa, wb, alternative="greater").pvalue, 4))
     assert table["K better (BH)"].all() and not table["MHN better (BH)"].any()
+
+
+def test_sdt_dprime_max_is_the_hautus_ceiling_minus_z_of_the_false_alarm_rate():
+    # n = 2e4: Phi^{-1}((n + 1/2)/(n + 1)) = 4.06, and -z(0.05) = 1.64
+    assert metrics.hit_rate_z_max(20000) == pytest.approx(4.0556, abs=1e-4)
+    assert metrics.sdt_dprime_max(20000, 0.05) == pytest.approx(4.0556 + 1.6449, abs=1e-4)
+    real, pseudo = np.ones((20000, 1)), np.linspace(0, 0.999, 20000)[:, None]  # every real item a hit
+    res = metrics.sdt_dprime(real, pseudo, threshold=float(np.quantile(pseudo, 0.95)))
+    assert res.dprime[0] <= metrics.sdt_dprime_max(20000, float(res.F_raw[0])) + 1e-9
+    with pytest.raises(ConfigError, match="false_alarm_rate"):
+        metrics.sdt_dprime_max(100, 0.0)

@@ -317,3 +317,23 @@ def test_retrieval_accuracy_scores_against_the_full_pattern():
     expected = (retrieve(twin, cues) & x).sum(axis=1) / SMALL.active
     np.testing.assert_array_equal(acc, expected)
     assert acc.shape == (20,) and np.all((acc >= 0) & (acc <= 1))
+def test_compiled_selection_equals_the_readable_rule_whatever_the_carried_threshold():
+    # The engine's top-k (threshold candidates, branch-free passes) must pick exactly the units of
+    # select_winners, ties included (integer-valued drives tie often), for both tie-breaks.
+    from slotless.memory.kernels import select_top
+
+    gen = rng(21)
+    tau = np.full(1, -np.inf)
+    for trial in range(400):
+        n = int(gen.integers(2, 300))
+        k = int(gen.integers(1, n + 1))
+        if trial % 2 == 0:
+            values = gen.integers(0, 5, n).astype(np.float32)
+        else:
+            values = gen.random(n).astype(np.float64 if trial % 4 == 1 else np.float32)
+        if trial % 7 == 0:
+            tau[0] = gen.normal()  # a stale threshold from elsewhere
+        key = np.uint64(gen.integers(0, 2**63))
+        for tie_break in ("random", "lowest_index"):
+            got = select_top(values, k, tie_break == "lowest_index", key, tau)
+            assert np.array_equal(got, select_winners(values, k, tie_break, key)), (trial, tie_break)

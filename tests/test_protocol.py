@@ -42,6 +42,24 @@ def test_fast_engine_equals_readable_path_exactly(cfg, proto, dtype):
     assert same(fast, readable)
 
 
+@pytest.mark.parametrize("cfg", [ONE, MHN.replace(n_input=130, n_hidden=12, active=9),
+                                 ONE.replace(tie_break="lowest_index"), ONE.replace(winner_rule="random")],
+                         ids=["mhn", "mhn-3-words", "lowest-index", "random-winners"])
+@pytest.mark.parametrize("proto", [RANDOM, RANDOM.replace(cue_fraction=1.0), TREE, TREE.replace(cue_fraction=0.5),
+                                   ProtocolConfig(n_burn_in=0, n_eval=8, n_pseudo=8, cue_fraction=0.5)],
+                         ids=["random-cue-0.5", "random-cue-1", "tree-cue-1", "tree-cue-0.5", "never-won-units"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_bitpacked_mhn_path_is_bit_identical_to_the_general_path(cfg, proto, dtype):
+    # The 1-winner MHN (k = 1, f = 1, eps = 1) runs on bit-packed patterns; forcing the general
+    # path must give the same accuracies, traces and usage counts, bit for bit. The last protocol
+    # learns fewer patterns than there are units, so cues also reach never-won units.
+    packed = run_trials(cfg, proto, 3, 12, "bits", dtype=dtype)
+    general = run_trials(cfg, proto, 3, 12, "bits", dtype=dtype, _bitpacked=False)
+    assert same(packed, general)
+    if proto.n_burn_in == 0:
+        assert np.all((packed.hidden_usage == 0).sum(axis=1) > 0), "some units must never win"
+
+
 def test_results_do_not_depend_on_chunk_size_threads_or_batch_composition():
     base = run_trials(KW, TREE, 5, 3, "inv", chunk_size=5)
     for chunk in (1, 2):

@@ -513,3 +513,13 @@ def test_the_memory_results_sizes_and_the_random_winner_control(monkeypatch):
     (net, proto, trials, seed), kw = calls[0]
     assert net == sc.memory.nets["mhn"].replace(winner_rule="random") and trials == sc.memory_theory.control_trials
     assert seed == book.SEED and kw["stream"] == "theory/mhn-random-winners/cue=0.5"
+
+
+def test_all_survive_horizon_is_the_last_age_with_pi_a_to_the_T_above_the_level():
+    for n_hidden, runs in ((50, 10), (100, 20), (100, 1), (2, 3)):
+        a = th.all_survive_horizon(n_hidden, runs, 0.01)
+        assert th.survival(a, n_hidden) ** runs >= 0.01 > th.survival(a + 1, n_hidden) ** runs
+    # the quick scale keeps T / n_h, so both scales have the same horizon
+    assert th.all_survive_horizon(50, 10) == th.all_survive_horizon(100, 20) == 23
+    with pytest.raises(ConfigError, match="level"):
+        th.all_survive_horizon(50, 10, level=1.5)

@@ -175,6 +175,24 @@ def item_projections(config: MHNConfig, dtype=None) -> torch.Tensor | None:
     return w
 
 
+def _fast_init_sizes(config: MHNConfig) -> list[int]:
+    """Lengths of the four parts of one sequence's fast-weight draws: W_hi0 (none with projections),
+    W_oh0, W_reinst0 and the tie noise."""
+    nh = config.hidden
+    n_hi = 0 if config.input_projections else nh * config.key_dim
+    return [n_hi, 2 * nh, nh * config.dim, config.context * nh]
+
+
+def _draw_fast_raw(config: MHNConfig, batch_size: int, generators, out=None) -> torch.Tensor:
+    """The float32 U(0, 1) draws behind :func:`draw_fast_init`, ``(S, B, n)`` in its layout, one
+    ``torch.rand`` call per seed (into ``out`` if given)."""
+    total = sum(_fast_init_sizes(config))
+    raw = torch.empty(len(generators), batch_size, total) if out is None else out
+    for row, g in zip(raw, generators):  # straight into place: no per-seed copies to stack
+        torch.rand(batch_size, total, generator=g, out=row)
+    return raw
+
+
 def draw_fast_init(config: MHNConfig, batch_size: int, generators, dtype=None):
     """Fresh fast-weight initial values and tie-break noise for one batch of every seed.
 
@@ -185,16 +203,14 @@ def draw_fast_init(config: MHNConfig, batch_size: int, generators, dtype=None):
     Book: ``eq-methods-mhn-store`` ({ref}`ch-mhn-transformer`).
     """
     B = check_int("batch_size", batch_size, 1)
+    return _split_fast_raw(config, _draw_fast_raw(config, B, generators), dtype)
+
+
+def _split_fast_raw(config: MHNConfig, raw: torch.Tensor, dtype=None):
+    """:func:`draw_fast_init`'s four tensors from its raw float32 draws ``(S, B, n)``."""
+    S, B = raw.shape[:2]
     nh, dk, d, C = config.hidden, config.key_dim, config.dim, config.context
-    n_hi = 0 if config.input_projections else nh * dk
-    sizes = [n_hi, 2 * nh, nh * d, C * nh]
-    total = sum(sizes)
-    S = len(generators)
-    raw = torch.empty(S, B, total)
-    for row, g in zip(raw, generators):  # straight into place: no per-seed copies to stack
-        torch.rand(B, total, generator=g, out=row)
-    raw = raw.to(torch_dtype(dtype))
-    parts = torch.split(raw, sizes, dim=-1)
+    parts = torch.split(raw.to(torch_dtype(dtype)), _fast_init_sizes(config), dim=-1)
     W_hi0 = None if config.input_projections else 0.5 * parts[0].reshape(S, B, nh, dk)
     W_oh0 = parts[1].reshape(S, B, 2, nh)
     W_reinst0 = parts[2].reshape(S, B, nh, d)

@@ -26,12 +26,14 @@ import torch
 
 from ..checks import ConfigError, check_choice, check_float, check_int
 from ..rng import trial_generator
+from . import kernels as _kernels
 from .diagnostics import batches_to_threshold
 from .mhn import (
     WK_RULES,
     WV_MODES,
     FastWeights,
     MHNConfig,
+    _fast_init_sizes,
     draw_fast_init,
     init_mhn,
     item_projections,
@@ -386,6 +388,87 @@ def run_sweep(config: SweepConfig, seeds=10, batches: int = 5000, batch_size: in
     return result
 
 
+#: Train with the compiled batch steps of :mod:`slotless.attention.kernels` (the readable torch path is
+#: used when False or when an ``on_batch`` hook is given).
+_COMPILED_STEP = True
+
+
+@dataclass
+class _CompiledStep:
+    """Constants, buffers and generator states of the compiled steps of one sweep (:func:`_compiled_step`).
+
+    ``prm``: the float constants of :mod:`slotless.attention.kernels` in the weights' dtype. MHN models
+    only: ``raw`` the fast-weight draws of one batch ``(S, B, n)``, ``mt`` the seeds' generator states
+    (advanced by the compiled twister, so the draws are ``draw_fast_init``'s), ``items``/``has_items`` the
+    input projections, ``rule`` the W_K rule's code, ``via_output`` the W_V mode, and ``directions``
+    ``(S, 6, d_k, 3L)`` the W_K directions of the cosine diagnostics."""
+
+    batch_size: int
+    prm: np.ndarray
+    raw: np.ndarray | None = None
+    mt: tuple | None = None
+    items: np.ndarray | None = None
+    has_items: bool = False
+    rule: int = 0
+    via_output: bool = False
+    directions: np.ndarray | None = None
+
+
+def _compiled_step(cfg: SweepConfig, dt, S: int, batch_size: int, fast_gens) -> _CompiledStep:
+    """The :class:`_CompiledStep` of a sweep of ``S`` seeds."""
+    np_dt = np.float64 if dt == torch.float64 else np.float32
+    prm = np.zeros(4, dtype=np_dt)
+    prm[_kernels.PRM_LR] = cfg.lr
+    if cfg.is_transformer:
+        prm[_kernels.PRM_GAMMA] = cfg.transformer_config().gamma_value
+        return _CompiledStep(batch_size, prm)
+    mc = cfg.mhn_config()
+    items = item_projections(mc, dt)
+    prm[_kernels.PRM_BETA] = mc.beta
+    prm[_kernels.PRM_KEY_LR] = cfg.key_lr
+    return _CompiledStep(
+        batch_size, prm, raw=np.empty((S, batch_size, sum(_fast_init_sizes(mc))), dtype=np.float32),
+        mt=_kernels.mt_states(fast_gens),
+        items=np.zeros((mc.hidden, mc.dim), np_dt) if items is None else items.numpy().astype(np_dt),
+        has_items=items is not None, rule=_kernels.RULE_CODES[mc.wk_rule], via_output=mc.wv_mode == "via_mhn_output",
+        directions=np.zeros((S, len(_kernels.DIAGNOSTIC_RULES) + 1, mc.key_dim, mc.dim), np_dt))
+
+
+def _token_indices(seqs: Sequences, letters: int) -> list:
+    """The compiled steps' view of stacked sequences ``(S, n, ...)``: context tokens ``letter + L case``
+    ``(S, n, C)``, query tokens ``2L + letter`` ``(S, n)`` and targets (the queried case) ``(S, n)``."""
+    query = seqs.query[..., None]
+    qlet = np.take_along_axis(seqs.letters, query, -1)[..., 0]
+    target = np.ascontiguousarray(np.take_along_axis(seqs.cases, query, -1)[..., 0])
+    return [seqs.letters + letters * seqs.cases, 2 * letters + qlet, target]
+
+
+def _compiled_batch(cfg: SweepConfig, w_np, tokens, step: _CompiledStep, acc, loss, coll, diagnostics) -> None:
+    """One training batch of every seed with the compiled step (the same draws as the readable path);
+    ``tokens``: :func:`_token_indices` of the batch.
+
+    ``diagnostics = (cos, cos_mhn, b, tracked)``: if ``tracked`` (the rules of :data:`COSINE_RULES`), the
+    cosine diagnostics of batch ``b`` are computed by the same call, from the pre-update weights; they
+    never change training."""
+    tok, qtok, target = tokens
+    if cfg.is_transformer:
+        _kernels.transformer_batch_step(*w_np, tok, qtok, target, cfg.paper_time_gradient, step.prm, acc, loss)
+    else:
+        cos, cos_mhn, b, tracked = diagnostics
+        _kernels.mt_uniform_fill(*step.mt, step.raw)  # = draw_fast_init's torch.rand draws
+        _kernels.mhn_batch_step(*w_np, tok, qtok, target, step.raw, step.items, step.has_items, step.rule,
+                                step.via_output, cfg.mask_unrecruited, step.prm, acc, loss, coll, bool(tracked),
+                                step.directions)
+        if tracked:
+            directions = torch.from_numpy(step.directions)
+            true_wk, reinstated = directions[:, -1], directions[:, _kernels.DIAGNOSTIC_RULES.index("exact_reinstatement")]
+            for r in tracked:
+                g = directions[:, _kernels.DIAGNOSTIC_RULES.index(r)]
+                cos[r][b] = cosine(g, true_wk).double()
+                cos_mhn[r][b] = cosine(g, reinstated).double()
+    loss /= step.batch_size
+
+
 def _run(cfg: SweepConfig, seed_list, batches, batch_size, seed, progress, streams, on_batch) -> SweepResult:
     L, C = cfg.letters, cfg.context
     dt = torch_dtype(cfg.dtype)
@@ -410,6 +493,11 @@ def _run(cfg: SweepConfig, seed_list, batches, batch_size, seed, progress, strea
         weights = init_mhn(mc, weight_gens, dt)
         W_items = item_projections(mc, dt)
     extra = COSINE_RULES if (cfg.track_cosines and not cfg.is_transformer) else ()
+    compiled = _COMPILED_STEP and on_batch is None
+    if compiled:  # slow weights live in numpy arrays, updated in place; `weights` are torch views of them
+        w_np = [w.numpy().copy() for w in weights]
+        weights = SlowWeights(*(torch.from_numpy(w) for w in w_np))
+        compiled_step = _compiled_step(cfg, dt, S, batch_size, fast_gens)
 
     acc = torch.zeros(batches, S, dtype=torch.float64)
     loss = torch.zeros(batches, S, dtype=torch.float64)
@@ -428,11 +516,20 @@ def _run(cfg: SweepConfig, seed_list, batches, batch_size, seed, progress, strea
             n_chunk = min(chunk, batches - b)
             if splits is None:  # one draw per seed per chunk; same numbers as batch-by-batch draws
                 seqs_chunk = _draw_stack(L, C, n_chunk * batch_size, task_rngs, excludes)
+                tokens_chunk = _token_indices(seqs_chunk, L) if compiled else None
         rows = slice((b % chunk) * batch_size, (b % chunk + 1) * batch_size)
         if splits is None:
             seqs = Sequences(seqs_chunk.letters[:, rows], seqs_chunk.cases[:, rows], seqs_chunk.query[:, rows])
         else:
             seqs = _draw_stack(L, C, batch_size, task_rngs, excludes)
+        if compiled:
+            tracked = extra if b % cfg.cosine_every == 0 else ()
+            tokens = (_token_indices(seqs, L) if splits is not None
+                      else [np.ascontiguousarray(t[:, rows]) for t in tokens_chunk])
+            _compiled_batch(cfg, w_np, tokens, compiled_step, acc[b].numpy(), loss[b].numpy(), coll[b].numpy(),
+                            diagnostics=(cos, cos_mhn, b, tracked))
+            _stop_diverged(weights, loss[b], b, diverged_at, in_place=True)  # `weights` are views of w_np
+            continue
         X, xq, y = encode(seqs, L, dt)
         target = y.argmax(-1)
         if cfg.is_transformer:
@@ -500,15 +597,21 @@ def _run(cfg: SweepConfig, seed_list, batches, batch_size, seed, progress, strea
     )
 
 
-def _stop_diverged(weights: SlowWeights, batch_loss: torch.Tensor, b: int, diverged_at: np.ndarray) -> SlowWeights:
+def _stop_diverged(weights: SlowWeights, batch_loss: torch.Tensor, b: int, diverged_at: np.ndarray,
+                   in_place: bool = False) -> SlowWeights:
     """Stop the seeds whose loss on batch ``b`` (0-based) is not finite: record ``b + 1`` in ``diverged_at``
     ``(S,)``, and keep the weights of every stopped seed at zero, so the stack computes only finite numbers
-    (the stopped seeds' records are masked afterwards). Returns ``weights`` itself while no seed has stopped."""
+    (the stopped seeds' records are masked afterwards). Returns ``weights`` itself while no seed has stopped;
+    ``in_place`` zeroes the stopped seeds' rows of ``weights`` itself (the compiled path's shared buffers)."""
     newly = ~np.isfinite(batch_loss.numpy()) & (diverged_at == 0)
     diverged_at[newly] = b + 1
     if not diverged_at.any():
         return weights
     stopped = torch.from_numpy(diverged_at > 0)
+    if in_place:
+        for w in weights:
+            w[stopped] = 0.0
+        return weights
     return SlowWeights(*(w.masked_fill(stopped.view(-1, *[1] * (w.dim() - 1)), 0.0) for w in weights))
 
 
@@ -570,18 +673,22 @@ def cached_sweep(config: SweepConfig, seeds=10, batches: int = 5000, batch_size:
 
 def cached_sweeps(configs, seeds=10, batches: int = 5000, batch_size: int = 64, seed: int = 0,
                   workers: int | None = None) -> list[tuple[dict, bool]]:
-    """:func:`cached_sweep` for several configs, spread over ``workers`` processes.
+    """:func:`cached_sweep` for several configs, one task each on the project's parallel engine
+    (:class:`slotless.sweeps.Engine`: an embedded Dask ``LocalCluster`` of ``workers`` processes, or the
+    scheduler named by ``SLOTLESS_SCHEDULER``), as in {ref}`ch-training`.
 
     ``seeds`` is a number of seeds (seeds ``0 .. n-1``) for every config, or a list with one such
     number per config. Sweeps are independent and each is deterministic given its config and seed,
     so the result does not depend on which process ran it. ``workers`` defaults to the number of
     cores (at most one per config); 1 runs them here, one after another. Returns a list of
-    ``(arrays, from_cache)`` in the order of ``configs``.
+    ``(arrays, from_cache)`` in the order of ``configs``; a worker's cache notice is printed here, in
+    that order.
     Book: ``tbl-methods-training`` ({ref}`ch-training`).
     """
-    import multiprocessing
     import os
-    from concurrent.futures import ProcessPoolExecutor
+
+    from ..io import cache_dir
+    from ..sweeps import SCHEDULER_ENV, Engine, default_workers, map_tasks
 
     configs = list(configs)
     if isinstance(seeds, (int, np.integer)):
@@ -590,21 +697,37 @@ def cached_sweeps(configs, seeds=10, batches: int = 5000, batch_size: int = 64, 
         counts = [check_int("seeds", n, 1) for n in seeds]
         if len(counts) != len(configs):
             raise ConfigError(f"seeds has {len(counts)} entries for {len(configs)} configs: give one per config")
-    workers = check_int("workers", workers if workers is not None else (os.cpu_count() or 1), 1)
-    workers = min(workers, max(len(configs), 1))
-    if workers == 1:
-        return [cached_sweep(c, n, batches, batch_size, seed) for c, n in zip(configs, counts)]
+    if workers is not None:
+        workers = check_int("workers", workers, 1)
+    # an explicit worker count means this machine; otherwise an existing scheduler if one is named
+    scheduler = (os.environ.get(SCHEDULER_ENV) or None) if workers is None else None
+    local = max(1, min(workers or default_workers(), len(configs)))
 
     def cost(i):  # rough relative CPU time, from timings of the paper-scale sweeps
         c = configs[i]
         return counts[i] * (0.4 if c.is_transformer else 1.0) * (1 + 0.6 * c.track_cosines / c.cosine_every)
 
-    # longest first, so that the workers finish at about the same time
-    order = sorted(range(len(configs)), key=cost, reverse=True)
-    # spawn, not fork: a forked torch process can deadlock on the parent's thread pool
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {i: pool.submit(cached_sweep, configs[i], counts[i], batches, batch_size, seed) for i in order}
-        return [futures[i].result() for i in range(len(configs))]
+    # longest first (highest priority), so that the workers finish at about the same time
+    arguments = [(configs[i], counts[i], batches, batch_size, seed, cache_dir()) for i in range(len(configs))]
+    engine = Engine(scheduler=scheduler) if scheduler else Engine(workers=local)
+    with engine:
+        results = map_tasks(_cached_sweep_quiet, arguments, engine=engine,
+                            priorities=[cost(i) for i in range(len(configs))])
+    for _, _, notice in results:
+        if notice:
+            print(notice, end="")
+    return [(arrays, hit) for arrays, hit, _ in results]
+
+
+def _cached_sweep_quiet(config, seeds, batches, batch_size, seed, directory):
+    """:func:`cached_sweep` in a worker: returns its printed cache notice instead of printing it."""
+    import contextlib
+    import io
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        arrays, hit = cached_sweep(config, seeds, batches, batch_size, seed, directory)
+    return arrays, hit, buffer.getvalue()
 
 
 #: Settings that never change what a sweep trains (the preset's name, once resolved, and the cosine

@@ -7,6 +7,7 @@ import numpy as np
 
 from ..book import COLORS
 from ..memory import metrics
+from .retention import marker_rows
 
 __all__ = ["STYLE", "MEASURE_LABELS", "random_winners_figure", "measures_figure"]
 
@@ -39,12 +40,7 @@ def random_winners_figure(sims: dict, dprimes: dict, markers: dict, cues):
             mean, se = metrics.dprime_band(dprimes[(m, c)])
             axes[1, j].plot(ages, mean, color=col, lw=1.1, label=lab)
             axes[1, j].fill_between(ages, mean - se, mean + se, color=COLORS["sem"], alpha=0.5, lw=0)
-        mk = markers[c]
-        rows = ((mk.markers.a_better, -0.4, ".", "red"), (mk.markers.b_better, -0.4, ".", "tab:blue"),
-                (mk.bh_a, -1.0, "o", "red"), (mk.bh_b, -1.0, "o", "tab:blue"))
-        for sel, y, style, col in rows:
-            axes[1, j].plot(ages[sel], np.full(sel.sum(), y), style, color=col, ms=3,
-                            mfc="none" if style == "o" else col)
+        marker_rows(axes[1, j], ages, markers[c], ("red", "tab:blue"), ("similarity", "random"))
         axes[0, j].set(title=f"cue {c:.0%}", ylim=(-0.05, 1.05), ylabel="retrieval accuracy")
         axes[1, j].set(xlabel="memory age", ylim=(-1.5, 8), ylabel="paired d′")
     axes[0, 1].legend(fontsize=6, loc="upper right")

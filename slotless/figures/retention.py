@@ -9,7 +9,8 @@ from ..book import COLORS
 from ..memory import metrics
 from ..memory.theory import pb_approx, pb_exact, rd_theory
 
-__all__ = ["accuracy_figure", "dprime_panel", "dprime_figure", "rd_figure", "alternative_figure"]
+__all__ = ["accuracy_figure", "dprime_panel", "MARKER_ROWS", "marker_rows", "dprime_figure", "rd_figure",
+           "alternative_figure"]
 
 LABELS = {"kwinner": "K-winner MHN", "mhn": "Original MHN"}
 
@@ -32,20 +33,36 @@ def accuracy_figure(curves: dict, cues, max_age: int):
 
 def dprime_panel(ax, dprime_model, dprime_mhn, markers, label: str, max_age: int):
     """One d' panel on ``ax``: the mean over samples with a ± SEM band (ddof 0, cyan) of ``dprime_model``
-    (red) and ``dprime_mhn`` (grey), each ``(n_samples, E)``, and the marker rows of ``markers``
-    (:class:`~slotless.memory.metrics.AgeMarkers`): uncorrected at -0.4, Benjamini-Hochberg at -1."""
+    (red) and ``dprime_mhn`` (grey), each ``(n_samples, E)``, and the three marker rows of ``markers``
+    (:class:`~slotless.memory.metrics.AgeMarkers`, :func:`marker_rows`)."""
     ages = np.arange(1, max_age + 1)
     for d, color, lab in ((dprime_model, COLORS["kwinner"], label), (dprime_mhn, COLORS["mhn"], LABELS["mhn"])):
         mean, se = metrics.dprime_band(np.asarray(d)[:, :max_age])
         ax.plot(ages, mean, color=color, lw=1.1, label=lab)
         ax.fill_between(ages, mean - se, mean + se, color=COLORS["sem"], alpha=0.5, lw=0)
-    mk = markers.markers
-    ax.plot(ages[mk.a_better], np.full(mk.a_better.sum(), -0.4), ".", color="red", ms=3, label="K better, p<0.01")
-    ax.plot(ages[mk.b_better], np.full(mk.b_better.sum(), -0.4), ".", color="black", ms=3, label="MHN better, p<0.01")
-    ax.plot(ages[markers.bh_a], np.full(markers.bh_a.sum(), -1.0), "o", mfc="none", color="red", ms=3,
-            label="K better, BH q=0.01")
-    ax.plot(ages[markers.bh_b], np.full(markers.bh_b.sum(), -1.0), "o", mfc="none", color="black", ms=3,
-            label="MHN better, BH q=0.01")
+    marker_rows(ax, ages, markers, ("red", "black"), ("K", "MHN"))
+
+
+#: The y positions of the three marker rows: the authors' test (ddof 0), the textbook test (ddof 1), both
+#: uncorrected p<0.01, and Benjamini-Hochberg on the textbook test (q=0.01).
+MARKER_ROWS = (-0.4, -0.7, -1.0)
+
+
+def marker_rows(ax, ages, markers, colors, names, rows=MARKER_ROWS):
+    """Draw the three marker rows of ``markers`` (:class:`~slotless.memory.metrics.AgeMarkers`) on ``ax`` at
+    ``ages``: filled dots for the authors' uncorrected test (ddof 0), small bars for the textbook test
+    (ddof 1), hollow circles for Benjamini-Hochberg on the textbook test; ``colors`` and ``names`` are
+    those of "a better" and "b better" (``eq-methods-markers``)."""
+    ages = np.asarray(ages)
+    n = ages.size
+    for flags_a, flags_b, y, style, what in (
+            (markers.authors.a_better, markers.authors.b_better, rows[0], ".", "p<0.01, ddof 0 (authors)"),
+            (markers.textbook.a_better, markers.textbook.b_better, rows[1], "|", "p<0.01, ddof 1"),
+            (markers.bh_a, markers.bh_b, rows[2], "o", "BH q=0.01, ddof 1")):
+        for flags, color, name in ((flags_a, colors[0], names[0]), (flags_b, colors[1], names[1])):
+            sel = np.asarray(flags)[:n]
+            ax.plot(ages[sel], np.full(sel.sum(), y), style, color=color, ms=3, mfc="none" if style == "o" else color,
+                    label=f"{name} better, {what}")
 
 
 def dprime_figure(dprimes: dict, markers: dict, cues, max_age: int):
@@ -57,7 +74,7 @@ def dprime_figure(dprimes: dict, markers: dict, cues, max_age: int):
                      max_age)
         ax.set(title=f"cue {c:.0%}", xlabel="memory age", ylim=(-1.5, 12))
     axes[0].set_ylabel("paired d′ (authors' definition)")
-    axes[1].legend(loc="upper right", fontsize=7)
+    axes[1].legend(loc="upper right", fontsize=6, ncol=2)
     return fig
 
 

@@ -7,6 +7,7 @@ import numpy as np
 
 from ..book import COLORS
 from ..memory import metrics
+from .retention import marker_rows
 
 __all__ = ["similarity_heatmaps", "similarity_densities", "accuracy_figure", "dprime_figure"]
 
@@ -69,16 +70,15 @@ def accuracy_figure(runs: dict, flips, cues, n_ages: int, n_trials: int, smooth:
 def dprime_figure(dprime_k, dprime_h, markers, max_age: int):
     """{numref}`fig-structured-dprime`: mean paired d' over samples with ± SEM bands (cyan) of the K-winner
     (``dprime_k``) and the 1-winner MHN (``dprime_h``), each ``(n_samples, E)``, over ages 1..``max_age``
-    on a log axis, and the uncorrected marker dots of ``markers`` (:class:`~slotless.memory.metrics.MarkerResult`)."""
+    on a log axis, and the three marker rows of ``markers`` (:class:`~slotless.memory.metrics.AgeMarkers`,
+    :func:`~slotless.figures.retention.marker_rows`)."""
     fig, ax = plt.subplots()
     ages = np.arange(1, max_age + 1)
     for d, color, label in ((dprime_k, COLORS["kwinner"], "K-winner MHN"), (dprime_h, COLORS["mhn"], "1-winner MHN")):
         mean, half = metrics.dprime_band(d[:, :max_age])
         ax.fill_between(ages, mean - half, mean + half, color=COLORS["sem"], alpha=0.5, lw=0)
         ax.plot(ages, mean, color=color, label=label)
-    red, black = metrics.marked_ages(markers.a_better, max_age), metrics.marked_ages(markers.b_better, max_age)
-    ax.plot(red, np.full(red.size, -0.4), ".", color="red", ms=3, label="K-winner better (p<0.01)")
-    ax.plot(black, np.full(black.size, -0.4), ".", color="black", ms=3, label="1-winner better (p<0.01)")
+    marker_rows(ax, ages, markers, ("red", "black"), ("K-winner", "1-winner"))
     ax.set(xscale="log", xlabel="memory age (log scale)", ylabel="paired d′ (authors' definition)")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=6, ncol=2)
     return fig

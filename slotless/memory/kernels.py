@@ -15,9 +15,21 @@ from the caller's :class:`numpy.random.Generator`, so a compiled trial and the r
 priority ``splitmix64(step_key + unit)``, where :func:`step_key` mixes a per-network seed, the phase
 (learn / random-learn / retrieve-hidden / retrieve-output) and the step counter.
 
+Where the time goes, and how it is kept low (a paper-scale trial is 8000 steps):
+
+- the forward weights are stored per input (CSR), so a drive adds the active inputs' runs; the
+  update of a winner touches only its own connections (``_fast_trial``);
+- every index array is unsigned and as small as the sizes allow (:func:`index_type`), so the hot
+  loops carry no negative-index checks and the trial's arrays stay in the core's cache;
+- top-k carries a threshold from step to step and selects among the few candidates above it with
+  branch-free passes (``_select_top``, ``_kth_smallest``); a step allocates nothing;
+- subsets are drawn into bit sets and read out with one trailing-zero count per element;
+- the 1-winner MHN (k = 1, f = 1, eps = 1) stores 0/1 patterns once a unit has won, so its drives
+  are popcounts of bit-packed patterns (``_bitpacked_mhn_trial``, tested equal to the general path).
+
 Python-facing entry points are the public names (``random_rows``, ``cue_rows``, ``grow_tree``,
-``tree_rows``, ``draw_network``, ``kth_largest``, ``trial_data``, ``retrieval_targets``,
-``pow_table``, ``step_key``, ``run_trial_batch``). A cached Numba function that returns a tuple of
+``tree_rows``, ``draw_network``, ``kth_largest``, ``select_top``, ``trial_data``,
+``retrieval_targets``, ``pow_table``, ``step_key``, ``run_trial_batch``). A cached Numba function that returns a tuple of
 arrays and is also inlined into the cached parallel trial kernel can fail when called from Python
 after that kernel was loaded from the cache ("NRT_adapt_ndarray_to_python: descr is NULL", numba
 0.68.1), so Python calls thin wrappers and never the private callees (underscored) directly.
@@ -27,8 +39,11 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import llvmlite.ir as llvm_ir
 import numba as nb
 import numpy as np
+from numba import types
+from numba.extending import intrinsic
 
 __all__ = [
     "MAX_TREE_ATTEMPTS",
@@ -45,10 +60,12 @@ __all__ = [
     "draw_network",
     "step_key",
     "kth_largest",
+    "select_top",
     "trial_data",
     "retrieval_targets",
     "pow_table",
     "run_trial_batch",
+    "index_type",
 ]
 
 # ----------------------------------------------------------------- generator core
@@ -67,7 +84,8 @@ MAX_TREE_ATTEMPTS = 8
 
 @nb.njit(cache=True)
 def splitmix64(z):
-    """The splitmix64 finaliser of ``z + golden`` (a bijection on uint64)."""
+    """The splitmix64 finaliser of ``z + golden`` (a bijection on uint64): the generator behind every draw
+    of ``eq-methods-patterns``, ``eq-methods-init`` and the ties of ``eq-methods-ties``."""
     z = z + _GOLDEN
     z = (z ^ (z >> _S30)) * _M1
     z = (z ^ (z >> _S27)) * _M2
@@ -90,14 +108,39 @@ def _uniform(state):
 
 
 @nb.njit(cache=True)
-def _uniform24(state):
-    """Uniform in [0, 1) on a 2**-24 grid: exact in float32 and float64 alike."""
-    return np.float64(_next(state) >> _S40) * 5.960464477539063e-08
+def _randbelow(state, n):
+    return np.int64(_uniform(state) * n)
 
 
 @nb.njit(cache=True)
-def _randbelow(state, n):
-    return np.int64(_uniform(state) * n)
+def _draws_below(state, first, count, out):
+    """``out[q]`` = what ``_randbelow(state, first + q)`` returns on the q-th of ``count`` successive calls.
+
+    The generator is counter-based (draw q mixes ``state + (q + 1) * golden``), so the draws are
+    independent of each other and this loop has no branch: it runs vectorised. Advances the state
+    past the ``count`` draws."""
+    base = state[0]
+    for q in range(count):
+        z = base + np.uint64(q + 1) * _GOLDEN
+        z = (z ^ (z >> _S30)) * _M1
+        z = (z ^ (z >> _S27)) * _M2
+        z = z ^ (z >> _S31)
+        out[q] = np.int64(np.float64(z >> _S11) * 1.1102230246251565e-16 * (first + q))
+    state[0] = base + np.uint64(count) * _GOLDEN
+
+
+@nb.njit(cache=True)
+def _fill_uniform24(state, out):
+    """``out[q]`` = the q-th of ``len(out)`` successive uniforms in [0, 1) on a 2**-24 grid (exact in
+    float32 and float64 alike), drawn in one vectorised loop as in :func:`_draws_below`."""
+    base = state[0]
+    for q in range(out.shape[0]):
+        z = base + np.uint64(q + 1) * _GOLDEN
+        z = (z ^ (z >> _S30)) * _M1
+        z = (z ^ (z >> _S27)) * _M2
+        z = z ^ (z >> _S31)
+        out[q] = np.float64(z >> _S40) * 5.960464477539063e-08
+    state[0] = base + np.uint64(out.shape[0]) * _GOLDEN
 
 
 @nb.njit(cache=True)
@@ -107,24 +150,75 @@ def _new_state(seed):
     return state
 
 
+@intrinsic
+def _ctz(typingctx, word):
+    """Trailing zeros of a nonzero uint64 (one ``tzcnt`` instruction)."""
+    if word != types.uint64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.cttz(args[0], llvm_ir.Constant(llvm_ir.IntType(1), 1))
+
+    return types.uint64(types.uint64), codegen
+
+
+@intrinsic
+def _popcount(typingctx, word):
+    """Set bits of a uint64 (one ``popcnt`` instruction)."""
+    if word != types.uint64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.ctpop(args[0])
+
+    return types.uint64(types.uint64), codegen
+
+
+_ONE = np.uint64(1)
+_SIX = np.uint64(6)
+_LOW6 = np.uint64(63)
+
+
 @nb.njit(cache=True)
-def _sample_sorted(state, n, s, marker, out):
+def _n_words(n):
+    """uint64 words of a bit set over range(n)."""
+    return (n + 63) >> 6
+
+
+@nb.njit(cache=True)
+def _sample_sorted(state, n, s, words, out, draws):
     """Floyd's algorithm: ``out[:s]`` = a uniform s-subset of range(n), ascending.
 
-    ``marker`` (bool, length n) must be all False; it is left all False.
+    ``words`` (uint64, at least ``_n_words(n)``) must be all zero; it is left all zero. ``draws``: int64
+    scratch of length >= s. The s random integers of Floyd's loop are drawn first, in one vectorised
+    block (:func:`_draws_below`); the subset is kept as a bit set and read out in ascending order one
+    set bit at a time, which costs s + n/64 steps instead of a scan over n flags. With s = n the subset
+    is everything; the generator still advances past Floyd's n draws.
     """
-    for j in range(n - s, n):
-        t = _randbelow(state, j + 1)
-        if marker[t]:
-            t = j
-        marker[t] = True
-    # collect ascending: scan whichever is cheaper
+    if s == n:
+        state[0] = state[0] + np.uint64(n) * _GOLDEN
+        for i in range(n):
+            out[i] = i
+        return
+    _draws_below(state, n - s + 1, s, draws)
+    for q in range(s):
+        t = np.uint64(draws[q])
+        w = t >> _SIX
+        bit = _ONE << (t & _LOW6)
+        if words[w] & bit:
+            t = np.uint64(n - s + q)
+            w = t >> _SIX
+            bit = _ONE << (t & _LOW6)
+        words[w] |= bit
     cnt = 0
-    for i in range(n):
-        if marker[i]:
-            out[cnt] = i
-            marker[i] = False
+    for w in range(_n_words(n)):
+        v = words[w]
+        words[w] = 0
+        base = w << 6
+        while v:
+            out[cnt] = base + np.int64(_ctz(v))
             cnt += 1
+            v &= v - _ONE
 
 
 @nb.njit(cache=True)
@@ -132,9 +226,10 @@ def _random_rows(seed, n_rows, n, s):
     """``(n_rows, s)`` int32: each row a uniform s-subset of range(n), ascending."""
     state = _new_state(seed)
     out = np.empty((n_rows, s), dtype=np.int32)
-    marker = np.zeros(n, dtype=np.bool_)
+    words = np.zeros(_n_words(n), dtype=np.uint64)
+    draws = np.empty(s, dtype=np.int64)
     for r in range(n_rows):
-        _sample_sorted(state, n, s, marker, out[r])
+        _sample_sorted(state, n, s, words, out[r], draws)
     return out
 
 
@@ -144,36 +239,14 @@ def _cue_rows(seed, targets, m):
     n_rows, s = targets.shape
     state = _new_state(seed)
     out = np.empty((n_rows, m), dtype=np.int32)
-    marker = np.zeros(s, dtype=np.bool_)
+    words = np.zeros(_n_words(s), dtype=np.uint64)
     pos = np.empty(m, dtype=np.int32)
+    draws = np.empty(m, dtype=np.int64)
     for r in range(n_rows):
-        _sample_sorted(state, s, m, marker, pos)
+        _sample_sorted(state, s, m, words, pos, draws)
         for j in range(m):
             out[r, j] = targets[r, pos[j]]
     return out
-
-
-@nb.njit(cache=True)
-def _merge_new_ones(row, kept, out):
-    """``out`` = ``row`` sorted, where ``row[:kept]`` is already ascending and the rest is not.
-
-    Sorts the few new entries in place (insertion sort) and merges: no allocation per tree node.
-    """
-    for i in range(kept + 1, row.shape[0]):
-        v = row[i]
-        j = i - 1
-        while j >= kept and row[j] > v:
-            row[j + 1] = row[j]
-            j -= 1
-        row[j + 1] = v
-    i, j = 0, kept
-    for k in range(row.shape[0]):
-        if j >= row.shape[0] or (i < kept and row[i] < row[j]):
-            out[k] = row[i]
-            i += 1
-        else:
-            out[k] = row[j]
-            j += 1
 
 
 @nb.njit(cache=True)
@@ -188,12 +261,13 @@ def _grow_tree(seed, n_nodes, n, s, b):
     first = np.full(n_nodes, -1, dtype=np.int32)
     last = np.full(n_nodes, -1, dtype=np.int32)
     nxt = np.full(n_nodes, -1, dtype=np.int32)
-    marker = np.zeros(n, dtype=np.bool_)
-    chosen = np.zeros(n, dtype=np.bool_)
-    smark = np.zeros(s, dtype=np.bool_)
+    nw = _n_words(n)
+    pbits = np.zeros(nw, dtype=np.uint64)
+    cbits = np.zeros(nw, dtype=np.uint64)
+    words = np.zeros(_n_words(max(n, s)), dtype=np.uint64)
     drop = np.empty(b, dtype=np.int32)
-    row = np.empty(s, dtype=np.int32)
-    _sample_sorted(state, n, s, marker, act[0])
+    draws = np.empty(max(s, b), dtype=np.int64)
+    _sample_sorted(state, n, s, words, act[0], draws)
     nodes = 1
     while nodes < n_nodes:
         cur = 0
@@ -221,35 +295,37 @@ def _grow_tree(seed, n_nodes, n, s, b):
             else:
                 nxt[last[cur]] = new
             last[cur] = new
-            # b of the parent's ones -> 0, b of its original zeros -> 1
-            for j in range(s):
-                marker[act[cur, j]] = True
+            # b of the parent's ones -> 0, b of its original zeros -> 1. The parent's pattern and the
+            # child's are bit sets: a new one must be in neither (not one of the parent's ones, not
+            # already chosen), and the child's row is read out of its bit set in ascending order.
             if b > 0:
-                _sample_sorted(state, s, b, smark, drop)
-                for j in range(b):
-                    smark[drop[j]] = True
-                cnt = 0
+                pbits[:] = 0
                 for j in range(s):
-                    if not smark[j]:
-                        row[cnt] = act[cur, j]
-                        cnt += 1
+                    i = np.uint64(act[cur, j])
+                    pbits[i >> _SIX] |= _ONE << (i & _LOW6)
+                cbits[:] = pbits
+                _sample_sorted(state, s, b, words, drop, draws)
                 for j in range(b):
-                    smark[drop[j]] = False
+                    i = np.uint64(act[cur, drop[j]])
+                    cbits[i >> _SIX] &= ~(_ONE << (i & _LOW6))
                 added = 0
                 while added < b:
-                    t = _randbelow(state, n)
-                    if not marker[t] and not chosen[t]:
-                        chosen[t] = True
-                        row[cnt] = t
-                        cnt += 1
+                    t = np.uint64(_randbelow(state, n))
+                    w = t >> _SIX
+                    bit = _ONE << (t & _LOW6)
+                    if not ((pbits[w] | cbits[w]) & bit):
+                        cbits[w] |= bit
                         added += 1
-                for j in range(s - b, s):
-                    chosen[row[j]] = False
-                _merge_new_ones(row, s - b, act[new])
+                cnt = 0
+                for w in range(nw):
+                    v = cbits[w]
+                    base = w << 6
+                    while v:
+                        act[new, cnt] = base + np.int64(_ctz(v))
+                        cnt += 1
+                        v &= v - _ONE
             else:
                 act[new] = act[cur]
-            for j in range(s):
-                marker[act[cur, j]] = False
             nodes += 1
             break
     # leaves, depth first in child-creation order (pre-order walk)
@@ -305,21 +381,25 @@ def _tree_rows(seed, n_needed, n_nodes, n, s, b, max_attempts):
 # Python-facing entry points (see the module note).
 @nb.njit(cache=True)
 def grow_tree(seed, n_nodes, n, s, b):
+    """Python-facing entry of :func:`_grow_tree`: one nested CRP tree (``eq-methods-tree``)."""
     return _grow_tree(seed, n_nodes, n, s, b)
 
 
 @nb.njit(cache=True)
 def tree_rows(seed, n_needed, n_nodes, n, s, b, max_attempts):
+    """Python-facing entry of :func:`_tree_rows`: shuffled leaf patterns of a tree (``eq-methods-tree``)."""
     return _tree_rows(seed, n_needed, n_nodes, n, s, b, max_attempts)
 
 
 @nb.njit(cache=True)
 def random_rows(seed, n_rows, n, s):
+    """Python-facing entry of :func:`_random_rows`: random s-of-n patterns (``eq-methods-patterns``)."""
     return _random_rows(seed, n_rows, n, s)
 
 
 @nb.njit(cache=True)
 def cue_rows(seed, targets, m):
+    """Python-facing entry of :func:`_cue_rows`: m-bit partial cues of patterns (``eq-methods-cue``)."""
     return _cue_rows(seed, targets, m)
 
 
@@ -340,29 +420,27 @@ def _draw_network(seed, n_hidden, n_input, phi):
     """
     state = _new_state(seed)
     idx = np.empty((n_hidden, phi), dtype=np.int32)
-    marker = np.zeros(n_input, dtype=np.bool_)
+    words = np.zeros(_n_words(n_input), dtype=np.uint64)
+    draws = np.empty(phi, dtype=np.int64)
     for u in range(n_hidden):
-        _sample_sorted(state, n_input, phi, marker, idx[u])
+        _sample_sorted(state, n_input, phi, words, idx[u], draws)
     u1 = np.empty((n_hidden, phi), dtype=np.float64)
     u2 = np.empty((n_hidden, phi), dtype=np.float64)
-    for u in range(n_hidden):
-        for j in range(phi):
-            u1[u, j] = _uniform24(state)
-    for u in range(n_hidden):
-        for j in range(phi):
-            u2[u, j] = _uniform24(state)
+    _fill_uniform24(state, u1.ravel())
+    _fill_uniform24(state, u2.ravel())
     return idx, u1, u2
 
 
 @nb.njit(cache=True)
 def draw_network(seed, n_hidden, n_input, phi):
-    """Python-facing entry of :func:`_draw_network` (see the module note)."""
+    """Python-facing entry of :func:`_draw_network`: mask and initial weights (``eq-methods-init``)."""
     return _draw_network(seed, n_hidden, n_input, phi)
 
 
 @nb.njit(cache=True)
 def step_key(base, phase, step):
-    """The tie/random key of one step: splitmix64(base + splitmix64(phase * 2**40 + step))."""
+    """The tie/random key of one step: splitmix64(base + splitmix64(phase * 2**40 + step))
+    (``eq-methods-ties``, ``eq-methods-random-winners``)."""
     return splitmix64(base + splitmix64(np.uint64(phase) * _P40 + np.uint64(step)))
 
 
@@ -373,40 +451,45 @@ def _priority(key, unit):
 
 @nb.njit(cache=True)
 def _kth_smallest(buf, kth):
-    """In-place quickselect (median-of-3, Hoare): the value at position ``kth`` of sorted ``buf``."""
+    """In-place quickselect: the value at position ``kth`` of sorted ``buf``.
+
+    Leaves ``buf`` partitioned around it (``buf[:kth] <= buf[kth] <= buf[kth + 1:]``). Each round
+    partitions around a median of three in two branch-free passes (Lomuto: first the entries below
+    the pivot, then those equal to it), so random data costs no branch mispredictions and heavy ties
+    cost no extra rounds; short ranges finish by insertion sort.
+    """
     lo = 0
-    hi = buf.shape[0] - 1
-    while hi > lo:
-        mid = (lo + hi) >> 1
+    hi = buf.shape[0]  # half-open [lo, hi)
+    while hi - lo > 16:
         a = buf[lo]
-        b = buf[mid]
-        c = buf[hi]
-        if a > b:
-            a, b = b, a
-        if b > c:
-            b, c = c, b
-        if a > b:
-            a, b = b, a
-        piv = b
-        i = lo
-        j = hi
-        while i <= j:
-            while buf[i] < piv:
-                i += 1
-            while buf[j] > piv:
-                j -= 1
-            if i <= j:
-                t = buf[i]
-                buf[i] = buf[j]
-                buf[j] = t
-                i += 1
-                j -= 1
-        if kth <= j:
-            hi = j
-        elif kth >= i:
-            lo = i
-        else:
-            return buf[kth]
+        b = buf[(lo + hi) >> 1]
+        c = buf[hi - 1]
+        piv = max(min(a, b), min(max(a, b), c))
+        p = lo
+        for i in range(lo, hi):
+            v = buf[i]
+            buf[i] = buf[p]
+            buf[p] = v
+            p += 1 if v < piv else 0
+        if kth < p:
+            hi = p
+            continue
+        q = p
+        for i in range(p, hi):
+            v = buf[i]
+            buf[i] = buf[q]
+            buf[q] = v
+            q += 1 if v <= piv else 0
+        if kth < q:
+            return piv
+        lo = q
+    for i in range(lo + 1, hi):
+        v = buf[i]
+        j = i - 1
+        while j >= lo and buf[j] > v:
+            buf[j + 1] = buf[j]
+            j -= 1
+        buf[j + 1] = v
     return buf[kth]
 
 
@@ -445,15 +528,86 @@ def _kth_largest(values, k, buf, tau):
 
 @nb.njit(cache=True)
 def kth_largest(values, k, buf, tau):
-    """Python-facing entry of :func:`_kth_largest` (for tests)."""
+    """Python-facing entry of :func:`_kth_largest` (for tests): the k-th largest value (``eq-methods-ties``)."""
     return _kth_largest(values, k, buf, tau)
 
 
 @nb.njit(cache=True)
-def _select_top(values, k, lowest_index, key, out, buf, tau):
-    """Write the k selected indices (ascending) into out[:k] (the rule of ``eq-methods-ties``).
+def _emit_selected(vals, units, cnt, vk, k, lowest_index, key, out, pbuf):
+    """Write the k selected units (ascending) into ``out[:k]`` (the rule of ``eq-methods-ties``).
 
-    ``buf`` is scratch of the same length and dtype as ``values``; ``tau`` see :func:`_kth_largest`."""
+    ``vals[:cnt]``/``units[:cnt]``: candidate values and their units, units ascending, holding every
+    entry >= the k-th largest value ``vk``. Entries > vk are kept; the remaining places go to the
+    tied entries (== vk) with the largest hash priorities ``_priority(key, unit)`` (distinct, since
+    splitmix64 is a bijection), or to the lowest units if ``lowest_index``.
+    ``pbuf``: uint64 scratch of length >= 2 x the number of tied entries.
+    """
+    n_gt = 0
+    n_eq = 0
+    for c in range(cnt):
+        v = vals[c]
+        n_gt += 1 if v > vk else 0
+        n_eq += 1 if v == vk else 0
+    need = k - n_gt
+    if need == n_eq:  # no tie to break: every entry >= vk (out has room for cnt entries)
+        o = 0
+        for c in range(cnt):
+            out[o] = units[c]
+            o += 1 if vals[c] >= vk else 0
+        return
+    if lowest_index:
+        o = 0
+        taken = 0
+        for c in range(cnt):
+            v = vals[c]
+            if v > vk:
+                out[o] = units[c]
+                o += 1
+            elif v == vk and taken < need:
+                out[o] = units[c]
+                o += 1
+                taken += 1
+        return
+    e = 0
+    for c in range(cnt):
+        if vals[c] == vk:
+            pbuf[e] = _priority(key, units[c])
+            e += 1
+    if need == 1:
+        cut = pbuf[0]
+        for j in range(1, n_eq):
+            if pbuf[j] > cut:
+                cut = pbuf[j]
+    else:
+        work = pbuf[n_eq:2 * n_eq]
+        work[:] = pbuf[:n_eq]
+        cut = _kth_smallest(work, n_eq - need)  # the need-th largest priority
+    o = 0
+    e = 0
+    for c in range(cnt):
+        v = vals[c]
+        if v > vk:
+            out[o] = units[c]
+            o += 1
+        elif v == vk:
+            if pbuf[e] >= cut:
+                out[o] = units[c]
+                o += 1
+            e += 1
+
+
+@nb.njit(cache=True)
+def _select_top(values, k, lowest_index, key, out, buf, ubuf, pbuf, tau):
+    """Write the k largest entries' indices (ascending) into out[:k], ties by ``eq-methods-ties``.
+
+    One pass over ``values`` gathers the candidates >= the carried threshold ``tau`` (see
+    :func:`_kth_largest`) with their indices; when there are between k and 6k of them, the k-th
+    largest value and the selection come from the candidates alone. Otherwise the full quickselect
+    of :func:`_kth_largest` runs (resetting tau) and every entry >= its result is a candidate. The
+    result never depends on tau. Scratch: ``buf`` (values' dtype) and ``ubuf`` (int64) of length
+    2n, ``pbuf`` (uint64) of length 2n; ``out`` needs room for n entries (only ``out[:k]`` is the
+    result).
+    """
     n = values.shape[0]
     if k >= n:
         for i in range(n):
@@ -464,53 +618,48 @@ def _select_top(values, k, lowest_index, key, out, buf, tau):
         for i in range(1, n):
             if values[i] > vk:
                 vk = values[i]
-    else:
-        vk = _kth_largest(values, k, buf, tau)
-    n_gt = 0
-    n_eq = 0
-    for i in range(n):
-        if values[i] > vk:
-            n_gt += 1
-        elif values[i] == vk:
-            n_eq += 1
-    need = k - n_gt
-    if need == n_eq or lowest_index:
         cnt = 0
-        taken = 0
+        for i in range(n):
+            if values[i] == vk:
+                buf[cnt] = vk
+                ubuf[cnt] = i
+                cnt += 1
+        _emit_selected(buf, ubuf, cnt, vk, k, lowest_index, key, out, pbuf)
+        return
+    t = tau[0]
+    cnt = 0
+    for i in range(n):  # branch-free: write every entry, advance past those >= t
+        v = values[i]
+        buf[cnt] = v
+        ubuf[cnt] = i
+        cnt += 1 if v >= t else 0
+    if cnt >= k and cnt <= 6 * k:
+        work = buf[n:n + cnt]
+        work[:] = buf[:cnt]
+        vk = _kth_smallest(work, cnt - k)
+    else:
+        vk = _kth_largest(values, k, buf[n:2 * n], tau)
+        cnt = 0
         for i in range(n):
             v = values[i]
-            if v > vk:
-                out[cnt] = i
+            if v >= vk:
+                buf[cnt] = v
+                ubuf[cnt] = i
                 cnt += 1
-            elif v == vk and taken < need:
-                out[cnt] = i
-                cnt += 1
-                taken += 1
-        return
-    eq = np.empty(n_eq, dtype=np.int64)
-    pr = np.empty(n_eq, dtype=np.uint64)
-    c = 0
-    for i in range(n):
-        if values[i] == vk:
-            eq[c] = i
-            pr[c] = _priority(key, i)
-            c += 1
-    order = np.argsort(pr)
-    keep = np.zeros(n_eq, dtype=np.bool_)
-    for j in range(n_eq - need, n_eq):
-        keep[order[j]] = True
-    cnt = 0
-    c = 0
-    for i in range(n):
-        v = values[i]
-        if v > vk:
-            out[cnt] = i
-            cnt += 1
-        elif v == vk:
-            if keep[c]:
-                out[cnt] = i
-                cnt += 1
-            c += 1
+    _emit_selected(buf, ubuf, cnt, vk, k, lowest_index, key, out, pbuf)
+
+
+@nb.njit(cache=True)
+def select_top(values, k, lowest_index, key, tau):
+    """Python-facing entry of :func:`_select_top` (for tests): the k selected indices, ascending, by the
+    rule of ``eq-methods-ties``; ``tau`` (float64, length 1) carries the threshold between calls."""
+    n = values.shape[0]
+    out = np.empty(n, dtype=np.int64)
+    buf = np.empty(2 * n, dtype=values.dtype)
+    ubuf = np.empty(2 * n, dtype=np.int64)
+    pbuf = np.empty(2 * n, dtype=np.uint64)
+    _select_top(values, k, lowest_index, key, out, buf, ubuf, pbuf, tau)
+    return out[:min(k, n)].copy()
 
 
 @nb.njit(cache=True)
@@ -555,12 +704,13 @@ def _trial_data(data_kind, seed, n_pool, n_uniform, n_i, s, b, tree_nodes, max_a
 
 @nb.njit(cache=True)
 def trial_data(data_kind, seed, n_pool, n_uniform, n_i, s, b, tree_nodes, max_attempts):
-    """Python-facing entry of :func:`_trial_data` (see the module note)."""
+    """Python-facing entry of :func:`_trial_data`: one trial's patterns (``eq-methods-trial``)."""
     return _trial_data(data_kind, seed, n_pool, n_uniform, n_i, s, b, tree_nodes, max_attempts)
 
 
 @nb.njit(cache=True)
 def retrieval_targets(pool, uni, B, E):
+    """Python-facing entry of :func:`_targets`: the patterns a trial retrieves (``eq-methods-trial``)."""
     return _targets(pool, uni, B, E)
 
 
@@ -584,6 +734,7 @@ def _pow_table(eps, n):
 
 @nb.njit(cache=True)
 def pow_table(eps, n):
+    """Python-facing entry of :func:`_pow_table`: ``eps (1 - eps)^m``, the trace weights (``eq-methods-update``)."""
     return _pow_table(eps, n)
 
 
@@ -592,25 +743,40 @@ def _drive(active, off, c_unit, wcsr, dense, h, zero):
     """h = W_xy x for the active inputs ``active`` (ascending), input by input.
 
     With f = 1 (``dense``) every input feeds all units in order, so the inner loop is one
-    contiguous (vectorised) add; the per-unit summation order is the same either way."""
+    contiguous (vectorised) add; the per-unit summation order is the same either way. Offsets and
+    unit indices are unsigned, so the compiled loop carries no negative-index wrap-around checks."""
     h[:] = zero
-    n_h = h.shape[0]
     for a in range(active.shape[0]):
-        i = active[a]
+        i = np.uint64(active[a])
+        e = off[i]
+        end = off[i + _ONE]
         if dense:
-            h += wcsr[off[i]:off[i] + n_h]
+            h += wcsr[e:end]
         else:
-            for e in range(off[i], off[i + 1]):
+            while e < end:
                 h[c_unit[e]] += wcsr[e]
+                e += _ONE
 
 
 @nb.njit(cache=True)
-def _fast_trial(pool, targets, cues, idx, u1, u2, p, prm, tie_seed, acc, trace, usage):
+def _trace_from_wins(win_eval, count_at, usage, eps64, n_learn, k, trace):
+    """trace[j] = mean over the winners of memory j of eps (1 - eps)^(later wins) (``eq-methods-trial``)."""
+    pw = _pow_table(eps64, n_learn + 1)
+    for j in range(win_eval.shape[0]):
+        tot = 0.0
+        for r in range(k):
+            tot += pw[usage[win_eval[j, r]] - count_at[j, r]]
+        trace[j] = tot / k
+
+
+@nb.njit(cache=True)
+def _fast_trial(pool, targets, cues, idx, u1, u2, p, prm, tie_seed, acc, trace, usage, index_proto):
     """One trial on the existing connections only. Writes acc (R,), trace (E,), usage (n_h,).
 
     Forward weights are stored in CSR order (grouped by input, units ascending), so the drive of an
     active input reads one contiguous run; ``emap[u, j]`` locates unit u's j-th connection in it.
-    Return weights are stored per unit, ``wyx[u, j] = W_yx[idx[u, j], u]``.
+    Return weights are stored per unit, ``wyx[u, j] = W_yx[idx[u, j], u]``. All scratch is allocated
+    once per trial: a step allocates nothing.
     """
     n_h, phi = idx.shape
     B, E, n_i, k, s = p.n_burn_in, p.n_eval, p.n_input, p.winners, p.active
@@ -620,51 +786,57 @@ def _fast_trial(pool, targets, cues, idx, u1, u2, p, prm, tie_seed, acc, trace, 
     keep = prm[1]
     one = prm[2]
     zero = prm[3]
-    off = np.zeros(n_i + 1, dtype=np.int64)
+    # CSR of the forward weights. Indices are unsigned (of the type of ``index_proto``: uint16 when
+    # every index fits) so that the hot loops carry no wrap-around checks and the arrays stay small.
+    off = np.zeros(n_i + 1, dtype=np.uint64)
+    inputs = np.empty((n_h, phi), dtype=index_proto.dtype)  # idx, unsigned
     for u in range(n_h):
         for j in range(phi):
-            off[idx[u, j] + 1] += 1
+            i = idx[u, j]
+            inputs[u, j] = i
+            off[i + 1] += _ONE
     for i in range(n_i):
         off[i + 1] += off[i]
     fill = off[:-1].copy()
-    c_unit = np.empty(n_h * phi, dtype=np.int32)
-    emap = np.empty((n_h, phi), dtype=np.int64)
+    c_unit = np.empty(n_h * phi, dtype=index_proto.dtype)
+    emap = np.empty((n_h, phi), dtype=np.uint32)
     wcsr = np.empty(n_h * phi, dtype=prm.dtype)
     wyx = np.empty((n_h, phi), dtype=prm.dtype)
     for u in range(n_h):
         for j in range(phi):
-            i = idx[u, j]
+            i = inputs[u, j]
             e = fill[i]
             c_unit[e] = u
             emap[u, j] = e
             wcsr[e] = u1[u, j]
             wyx[u, j] = u2[u, j]
-            fill[i] = e + 1
+            fill[i] = e + _ONE
+    n_max = max(n_h, n_i)
     h = np.zeros(n_h, dtype=prm.dtype)
-    hbuf = np.empty(n_h, dtype=prm.dtype)
     o = np.zeros(n_i, dtype=prm.dtype)
-    obuf = np.empty(n_i, dtype=prm.dtype)
-    prbuf = np.empty(2 * n_h, dtype=np.uint64)
+    vbuf = np.empty(2 * n_max, dtype=prm.dtype)
+    ubuf = np.empty(2 * n_max, dtype=np.int64)
+    pbuf = np.empty(2 * n_max, dtype=np.uint64)
     tau = np.full(3, -np.inf)  # selection thresholds: learn, retrieve-hidden, retrieve-output
     xmark = np.zeros(n_i, dtype=np.bool_)
-    win = np.empty(k, dtype=np.int64)
-    sel = np.empty(s, dtype=np.int64)
+    win = np.empty(n_max, dtype=np.int64)  # room for every candidate; win[:k] are the winners
+    sel = np.empty(n_max, dtype=np.int64)
     win_eval = np.empty((E, k), dtype=np.int64)
     count_at = np.empty((E, k), dtype=np.int64)
     n_learn = B + E
     for t in range(n_learn):
         x = pool[t]
         if random_rule:
-            _random_top(n_h, k, step_key(tie_seed, PHASE_RANDOM, t), win, prbuf)
+            _random_top(n_h, k, step_key(tie_seed, PHASE_RANDOM, t), win, pbuf)
         else:
             _drive(x, off, c_unit, wcsr, dense, h, zero)
-            _select_top(h, k, lowest, step_key(tie_seed, PHASE_LEARN, t), win, hbuf, tau[0:1])
+            _select_top(h, k, lowest, step_key(tie_seed, PHASE_LEARN, t), win, vbuf, ubuf, pbuf, tau[0:1])
         for a in range(x.shape[0]):
             xmark[x[a]] = True
         for r in range(k):
             u = win[r]
             for j in range(phi):
-                xv = one if xmark[idx[u, j]] else zero
+                xv = one if xmark[inputs[u, j]] else zero
                 e = emap[u, j]
                 wcsr[e] = keep * wcsr[e] + eps * xv
                 wyx[u, j] = keep * wyx[u, j] + eps * xv
@@ -675,17 +847,12 @@ def _fast_trial(pool, targets, cues, idx, u1, u2, p, prm, tie_seed, acc, trace, 
             for r in range(k):
                 win_eval[t - B, r] = win[r]
                 count_at[t - B, r] = usage[win[r]]
-    pw = _pow_table(eps64, n_learn + 1)
-    for j in range(E):
-        tot = 0.0
-        for r in range(k):
-            tot += pw[usage[win_eval[j, r]] - count_at[j, r]]
-        trace[j] = tot / k
+    _trace_from_wins(win_eval, count_at, usage, eps64, n_learn, k, trace)
     n_ret = cues.shape[0]
     for q in range(n_ret):
         c = cues[q]
         _drive(c, off, c_unit, wcsr, dense, h, zero)
-        _select_top(h, k, lowest, step_key(tie_seed, PHASE_RETRIEVE_HIDDEN, q), win, hbuf, tau[1:2])
+        _select_top(h, k, lowest, step_key(tie_seed, PHASE_RETRIEVE_HIDDEN, q), win, vbuf, ubuf, pbuf, tau[1:2])
         o[:] = zero
         for r in range(k):
             u = win[r]
@@ -693,8 +860,8 @@ def _fast_trial(pool, targets, cues, idx, u1, u2, p, prm, tie_seed, acc, trace, 
                 o += wyx[u]
             else:
                 for j in range(phi):
-                    o[idx[u, j]] += wyx[u, j]
-        _select_top(o, s, lowest, step_key(tie_seed, PHASE_RETRIEVE_OUTPUT, q), sel, obuf, tau[2:3])
+                    o[inputs[u, j]] += wyx[u, j]
+        _select_top(o, s, lowest, step_key(tie_seed, PHASE_RETRIEVE_OUTPUT, q), sel, vbuf, ubuf, pbuf, tau[2:3])
         x = targets[q]
         for a in range(x.shape[0]):
             xmark[x[a]] = True
@@ -707,14 +874,130 @@ def _fast_trial(pool, targets, cues, idx, u1, u2, p, prm, tie_seed, acc, trace, 
         acc[q] = hit / s
 
 
+@nb.njit(cache=True)
+def _set_bits(active, words):
+    """``words`` = the bit set of the indices ``active``."""
+    words[:] = 0
+    for a in range(active.shape[0]):
+        i = np.uint64(active[a])
+        words[i >> _SIX] |= _ONE << (i & _LOW6)
+
+
+@nb.njit(cache=True)
+def _bitpacked_drive(active, bits, rows, won, w_init, h, zero):
+    """h = W_xy x of a 1-winner MHN (``eq-methods-forward``), exactly as :func:`_drive` computes it.
+
+    A unit that has won holds a 0/1 pattern, so its drive is the integer overlap
+    ``popcount(row & x)`` (a sum of 0s and 1s is exact in float32 and float64 alike). A unit that has
+    never won still holds its initial U(0,1) row ``w_init[u]``; its drive is summed input by input in
+    ascending order, as in the general path."""
+    n_h = h.shape[0]
+    nw = bits.shape[0]
+    for u in range(n_h):
+        if won[u]:
+            c = np.uint64(0)
+            for w in range(nw):
+                c += _popcount(rows[u, w] & bits[w])
+            h[u] = c
+        else:
+            acc = zero
+            for a in range(active.shape[0]):
+                acc += w_init[u, active[a]]
+            h[u] = acc
+
+
+@nb.njit(cache=True)
+def _bitpacked_mhn_trial(pool, targets, cues, u1, u2, p, prm, tie_seed, acc, trace, usage):
+    """One trial of the 1-winner MHN (k = 1, f = 1, eps = 1) on bit-packed patterns.
+
+    With eps = 1 a win overwrites the unit's row and column with the pattern exactly
+    (``0 * w + 1 * x = x``), so a unit that has won stores a 0/1 pattern: one row of ``n_i / 64``
+    words. Drives are then popcounts (:func:`_bitpacked_drive`), and the retrieved pattern of a unit
+    that has won is its stored pattern (its output has exactly s ones, all selected, no tie). Units
+    that have never won keep their initial real-valued weights and take the general path, with the
+    same hash-priority ties. So the results (acc, trace, usage) are those of :func:`_fast_trial`,
+    bit for bit, for the same seeds and dtype.
+    """
+    n_h = u1.shape[0]
+    B, E, n_i, s = p.n_burn_in, p.n_eval, p.n_input, p.active
+    lowest, random_rule, eps64 = p.lowest_index, p.random_winners, p.epsilon
+    zero = prm[3]
+    nw = _n_words(n_i)
+    w_init = np.empty((n_h, n_i), dtype=prm.dtype)  # f = 1: idx[u, j] = j
+    for u in range(n_h):
+        for j in range(n_i):
+            w_init[u, j] = u1[u, j]
+    rows = np.zeros((n_h, nw), dtype=np.uint64)
+    won = np.zeros(n_h, dtype=np.bool_)
+    bits = np.zeros(nw, dtype=np.uint64)
+    target_bits = np.zeros(nw, dtype=np.uint64)
+    n_max = max(n_h, n_i)
+    h = np.zeros(n_h, dtype=prm.dtype)
+    o = np.zeros(n_i, dtype=prm.dtype)
+    vbuf = np.empty(2 * n_max, dtype=prm.dtype)
+    ubuf = np.empty(2 * n_max, dtype=np.int64)
+    pbuf = np.empty(2 * n_max, dtype=np.uint64)
+    tau = np.full(1, -np.inf)
+    xmark = np.zeros(n_i, dtype=np.bool_)
+    win = np.empty(n_max, dtype=np.int64)
+    sel = np.empty(n_max, dtype=np.int64)
+    win_eval = np.empty((E, 1), dtype=np.int64)
+    count_at = np.empty((E, 1), dtype=np.int64)
+    n_learn = B + E
+    for t in range(n_learn):
+        x = pool[t]
+        _set_bits(x, bits)
+        if random_rule:
+            _random_top(n_h, 1, step_key(tie_seed, PHASE_RANDOM, t), win, pbuf)
+        else:
+            _bitpacked_drive(x, bits, rows, won, w_init, h, zero)
+            _select_top(h, 1, lowest, step_key(tie_seed, PHASE_LEARN, t), win, vbuf, ubuf, pbuf, tau)
+        u = win[0]
+        rows[u, :] = bits
+        won[u] = True
+        usage[u] += 1
+        if t >= B:
+            win_eval[t - B, 0] = u
+            count_at[t - B, 0] = usage[u]
+    _trace_from_wins(win_eval, count_at, usage, eps64, n_learn, 1, trace)
+    for q in range(cues.shape[0]):
+        c = cues[q]
+        _set_bits(c, bits)
+        _bitpacked_drive(c, bits, rows, won, w_init, h, zero)
+        _select_top(h, 1, lowest, step_key(tie_seed, PHASE_RETRIEVE_HIDDEN, q), win, vbuf, ubuf, pbuf, tau)
+        u = win[0]
+        x = targets[q]
+        if won[u]:  # the output is the stored pattern: exactly s ones, all of them selected
+            _set_bits(x, target_bits)
+            hit = np.uint64(0)
+            for w in range(nw):
+                hit += _popcount(rows[u, w] & target_bits[w])
+            acc[q] = np.int64(hit) / s
+            continue
+        for j in range(n_i):  # a never-won unit: its initial return weights, general selection
+            o[j] = u2[u, j]
+        _select_top(o, s, lowest, step_key(tie_seed, PHASE_RETRIEVE_OUTPUT, q), sel, vbuf, ubuf, pbuf, tau)
+        for a in range(x.shape[0]):
+            xmark[x[a]] = True
+        hit = 0
+        for a in range(s):
+            if xmark[sel[a]]:
+                hit += 1
+        for a in range(x.shape[0]):
+            xmark[x[a]] = False
+        acc[q] = hit / s
+
+
 class TrialParams(NamedTuple):
-    """The sizes and switches of one batch of trials, passed to :func:`run_trial_batch` as one record.
+    """The sizes and switches of one batch of trials (``eq-methods-trial``), passed to :func:`run_trial_batch`
+    as one record.
 
     ``data_kind`` 0 random / 1 tree; protocol sizes ``n_burn_in`` B, ``n_eval`` E, ``n_pseudo`` P and
     ``n_uniform`` (E with a uniform baseline, else 0); ``flips`` b and ``tree_nodes`` (tree data);
     the network ``n_input``, ``active`` s, ``n_hidden``, ``fan_in_count`` phi, ``winners`` k and
     ``epsilon`` (float64, for the trace); ``cue_bits`` m; ``lowest_index`` (tie-break) and
-    ``random_winners`` (the control's learning rule).
+    ``random_winners`` (the control's learning rule); ``bitpacked``: run the 1-winner MHN
+    (k = 1, f = 1, eps = 1 only) on bit-packed patterns (:func:`_bitpacked_mhn_trial`, same results).
     """
 
     data_kind: int
@@ -734,13 +1017,23 @@ class TrialParams(NamedTuple):
     lowest_index: bool
     random_winners: bool
     epsilon: float
+    bitpacked: bool = False
+
+
+def index_type(n_hidden: int, n_input: int):
+    """The unsigned index type of the fast engine's network (``sec-methods-network``): uint16 when every
+    unit and input index fits, else uint32."""
+    return np.uint16 if max(n_hidden, n_input) <= np.iinfo(np.uint16).max else np.uint32
 
 
 @nb.njit(cache=True, parallel=True)
-def run_trial_batch(seeds, p, prm, acc, trace, usage, ok):
-    """Run one trial per row of ``seeds`` ``(T, 4)`` uint64 (data, network, cues, ties), in parallel.
+def run_trial_batch(seeds, p, prm, acc, trace, usage, ok, index_proto):
+    """Run one trial (``eq-methods-trial``) per row of ``seeds`` ``(T, 4)`` uint64 (data, network, cues, ties),
+    in parallel.
 
-    ``p``: :class:`TrialParams`; ``prm``: ``[eps, 1 - eps, 1, 0]`` in the trial's float dtype.
+    ``p``: :class:`TrialParams`; ``prm``: ``[eps, 1 - eps, 1, 0]`` in the trial's float dtype;
+    ``index_proto``: an empty array of the unsigned type of the engine's unit and input indices
+    (:func:`index_type`).
     Writes ``acc (T, 2E + n_uniform)`` in retrieval order, ``trace (T, E)``, ``usage (T, n_h)`` and
     ``ok (T,)`` (False: the tree had too few leaves).
     """
@@ -755,4 +1048,8 @@ def run_trial_batch(seeds, p, prm, acc, trace, usage, ok):
         targets = _targets(pool, uni, p.n_burn_in, p.n_eval)
         cues = _cue_rows(seeds[t, 2], targets, p.cue_bits)
         idx, u1, u2 = _draw_network(seeds[t, 1], p.n_hidden, p.n_input, p.fan_in_count)
-        _fast_trial(pool, targets, cues, idx, u1, u2, p, prm, seeds[t, 3], acc[t], trace[t], usage[t])
+        if p.bitpacked:
+            _bitpacked_mhn_trial(pool, targets, cues, u1, u2, p, prm, seeds[t, 3], acc[t], trace[t], usage[t])
+        else:
+            _fast_trial(pool, targets, cues, idx, u1, u2, p, prm, seeds[t, 3], acc[t], trace[t], usage[t],
+                        index_proto)

@@ -87,7 +87,10 @@ __all__ = [
     "dprime_measures",
     "auc_dprime_max",
     "hit_rate_z_max",
-    "bootstrap_p",
+    "sdt_dprime_max",
+    "GroupMeasures",
+    "WindowPermutation",
+    "permutation_window_test",
     "window_comparison",
     "relation_table",
     "degeneracy_table",
@@ -305,7 +308,9 @@ def bh_fdr(p, q: float = 0.01) -> BHResult:
     """Benjamini-Hochberg step-up procedure at FDR level ``q`` over all entries of ``p``.
 
     Rejects the ``k`` smallest p-values, where ``k`` is the largest rank with
-    ``p_(k) <= k q / m``. NaN p-values count as 1 (never rejected, still counted in m).
+    ``p_(k) <= k q / m``. NaN p-values count as 1 (never rejected, still counted in m). The adjusted
+    p-values are scipy's ``false_discovery_control(method="bh")``; a p-value is rejected exactly when
+    its adjusted value is at most ``q`` (tested against scipy).
     Book: ``eq-methods-markers`` ({ref}`ch-controls`).
     """
     q = check_float("q", q, 0.0, 1.0, lo_open=True, hi_open=True)
@@ -316,16 +321,12 @@ def bh_fdr(p, q: float = 0.01) -> BHResult:
     flat = arr.ravel()
     m = flat.size
     order = np.argsort(flat, kind="stable")
-    ranked = flat[order]
-    thresh = q * np.arange(1, m + 1) / m
-    below = np.nonzero(ranked <= thresh)[0]
+    below = np.nonzero(flat[order] <= q * np.arange(1, m + 1) / m)[0]
     reject = np.zeros(m, dtype=bool)
     if below.size:
         reject[order[: below[-1] + 1]] = True
-    adj_sorted = np.minimum.accumulate((ranked * m / np.arange(1, m + 1))[::-1])[::-1]
-    adjusted = np.empty(m)
-    adjusted[order] = np.minimum(adj_sorted, 1.0)
-    return BHResult(reject.reshape(arr.shape), adjusted.reshape(arr.shape))
+    adjusted = stats.false_discovery_control(flat, method="bh")
+    return BHResult(reject.reshape(arr.shape), np.asarray(adjusted).reshape(arr.shape))
 
 
 # ---------------------------------------------------------------- §2.8 exponential fits
@@ -746,26 +747,41 @@ def window_difference(dprime_a, dprime_b, window) -> MeanSE:
 
 # ------------------------------------------------------------------- markers with FDR control
 class AgeMarkers(NamedTuple):
-    """Per-age markers of a model comparison (``eq-methods-markers``): the uncorrected one-tailed
-    tests ``markers`` and the Benjamini-Hochberg rejections ``bh_a`` ("a better") and ``bh_b``
-    ("b better"), boolean ``(E,)`` each, every direction controlled on its own."""
+    """Per-age markers of a model comparison (``eq-methods-markers``), every direction on its own:
 
-    markers: MarkerResult
+    - ``authors``: the authors' uncorrected one-tailed paired t over samples, with the population SD
+      (ddof 0, which inflates t by ``sqrt(n/(n-1))``);
+    - ``textbook``: the same test with the textbook paired t (ddof 1), also uncorrected;
+    - ``bh_a``/``bh_b``: Benjamini-Hochberg rejections at FDR ``q`` of the textbook test's one-tailed
+      p-values over the ages, for "a better" and "b better" (boolean ``(E,)`` each).
+    """
+
+    authors: MarkerResult
+    textbook: MarkerResult
     bh_a: np.ndarray
     bh_b: np.ndarray
 
-    def counts(self, window) -> tuple[int, int]:
-        """Uncorrected markers in ``window`` (1-based, inclusive): ``(a better, b better)``."""
-        lo, hi = _window(window, self.markers.t.size)
-        return int(self.markers.a_better[lo - 1:hi].sum()), int(self.markers.b_better[lo - 1:hi].sum())
+    def counts(self, window, ddof: int = 0) -> tuple[int, int]:
+        """Uncorrected markers in ``window`` (1-based, inclusive): ``(a better, b better)``, of the authors'
+        test (``ddof=0``) or of the textbook test (``ddof=1``)."""
+        mk = self.textbook if _ddof(ddof) else self.authors
+        lo, hi = _window(window, mk.t.size)
+        return int(mk.a_better[lo - 1:hi].sum()), int(mk.b_better[lo - 1:hi].sum())
+
+    def bh_counts(self, window) -> tuple[int, int]:
+        """Benjamini-Hochberg rejections in ``window`` (1-based, inclusive): ``(a better, b better)``."""
+        lo, hi = _window(window, self.bh_a.size)
+        return int(self.bh_a[lo - 1:hi].sum()), int(self.bh_b[lo - 1:hi].sum())
 
 
-def age_markers(dprime_a, dprime_b, alpha: float = 0.01, q: float = 0.01, ddof: int = 0) -> AgeMarkers:
-    """:func:`one_tailed_markers` of ``a`` vs ``b`` (``(n_samples, E)`` each) plus Benjamini-Hochberg at
-    FDR ``q`` over the ages, separately for each direction (``eq-methods-markers``; the marker rows of
-    {numref}`fig-retention-dprime` and {numref}`fig-controls-random`)."""
-    mk = one_tailed_markers(dprime_a, dprime_b, alpha=alpha, ddof=ddof)
-    return AgeMarkers(mk, bh_fdr(mk.p_a, q=q).reject, bh_fdr(mk.p_b, q=q).reject)
+def age_markers(dprime_a, dprime_b, alpha: float = 0.01, q: float = 0.01) -> AgeMarkers:
+    """:class:`AgeMarkers` of ``a`` vs ``b`` (``(n_samples, E)`` each): the authors' (ddof 0) and the
+    textbook (ddof 1) :func:`one_tailed_markers` at ``alpha``, and Benjamini-Hochberg at FDR ``q`` over the
+    ages on the textbook p-values, separately for each direction (``eq-methods-markers``; the marker rows of
+    {numref}`fig-retention-dprime`, {numref}`fig-structured-dprime` and {numref}`fig-controls-random`)."""
+    authors = one_tailed_markers(dprime_a, dprime_b, alpha=alpha, ddof=0)
+    textbook = one_tailed_markers(dprime_a, dprime_b, alpha=alpha, ddof=1)
+    return AgeMarkers(authors, textbook, bh_fdr(textbook.p_a, q=q).reject, bh_fdr(textbook.p_b, q=q).reject)
 
 
 def marked_ages(flags, max_age: int | None = None) -> np.ndarray:
@@ -1013,13 +1029,135 @@ def hit_rate_z_max(n: int) -> float:
     return float(stats.norm.ppf((n + 0.5) / (n + 1)))
 
 
-def bootstrap_p(replicates) -> tuple[float, float]:
-    """One-sided bootstrap p-values of a difference from its replicates ``(n_boot,)``:
-    ``(1 + #(rep <= 0)) / (n_boot + 1)`` for "greater than 0" and ``(1 + #(rep >= 0)) / (n_boot + 1)``
-    for "less than 0" ({ref}`sec-controls-windows`)."""
-    rep = _array("replicates", replicates, (1,))
-    n = rep.size
-    return float((1 + (rep <= 0).sum()) / (n + 1)), float((1 + (rep >= 0).sum()) / (n + 1))
+def sdt_dprime_max(n: int, false_alarm_rate: float) -> float:
+    """The ceiling of the yes/no d' of ``n`` items at a false-alarm rate ``F``: ``z(H_max) - z(F)`` with
+    ``z(H_max)`` = :func:`hit_rate_z_max` ``(n)``, the largest Hautus-corrected hit rate's z
+    ({ref}`sec-controls-measures`). A larger d' cannot be followed by :func:`sdt_dprime`."""
+    f = check_float("false_alarm_rate", false_alarm_rate, 0.0, 1.0, lo_open=True, hi_open=True)
+    return hit_rate_z_max(n) - float(stats.norm.ppf(f))
+
+
+def _level_onehots(runs, levels, grid):
+    """One-hot level indicators of ``runs (N, E)`` on the ``grid`` ages: ``(N, G * L)``."""
+    sub = runs[:, np.asarray(grid) - 1]
+    n, g = sub.shape
+    onehot = np.zeros((n, g, levels.size))
+    rows, cols = np.indices((n, g))
+    onehot[rows, cols, np.searchsorted(levels, sub)] = 1.0
+    return onehot.reshape(n, g * levels.size)
+
+
+def _weighted_percentile(counts, levels, q: float):
+    """The ``q``-th percentile (numpy's linear method) of data given as level counts ``(b, L)`` per row:
+    ``(b,)``. Order statistics are read off the cumulative counts; the interpolation is numpy's."""
+    total = counts.sum(axis=1)
+    cum = np.cumsum(counts, axis=1)
+    h = (total - 1) * (q / 100.0)
+    k = np.floor(h)
+    t = h - k
+    idx_lo = np.minimum((cum <= k[:, None]).sum(axis=1), levels.size - 1)
+    idx_hi = np.minimum((cum <= np.minimum(k + 1, total - 1)[:, None]).sum(axis=1), levels.size - 1)
+    a, b = levels[idx_lo], levels[idx_hi]
+    diff = b - a
+    # numpy's _lerp: a + diff t, but b - diff (1 - t) for t >= 0.5 (so the ends are exact)
+    return np.where(t >= 0.5, b - diff * (1 - t), a + diff * t)
+
+
+class GroupMeasures(NamedTuple):
+    """d'_A and the yes/no d' (``eq-methods-auc``, ``eq-methods-sdt``) on the grid ages of ``b`` groups of
+    runs at once, each ``(b, G)``; ``threshold``: each group's yes/no criterion ``(b,)``."""
+
+    dprime_auc: np.ndarray
+    dprime_sdt: np.ndarray
+    threshold: np.ndarray
+
+
+def _group_measures(weights, onehot_real, onehot_pseudo, pseudo_counts, levels, n_grid: int,
+                    percentile: float = 95.0) -> GroupMeasures:
+    """The measures of the groups of runs selected by 0/1 ``weights (b, N)``: AUC via level histograms,
+    and the yes/no criterion recomputed per group as the ``percentile`` of its pseudo accuracies over
+    all ages (``pseudo_counts (N, L)``), as :func:`sdt_dprime` does on one group."""
+    b = weights.shape[0]
+    n = weights.sum(axis=1)  # runs per group, (b,)
+    h_r = (weights @ onehot_real).reshape(b, n_grid, levels.size)
+    h_p = (weights @ onehot_pseudo).reshape(b, n_grid, levels.size)
+    below = np.cumsum(h_p, axis=-1) - h_p
+    u = (h_r * (below + 0.5 * h_p)).sum(axis=-1)
+    nn = (n * n)[:, None]
+    d_auc = np.sqrt(2.0) * special.ndtri((u + 0.5) / (nn + 1.0))
+    theta = _weighted_percentile(weights @ pseudo_counts, levels, percentile)
+    at_or_above = (levels[None, :] >= theta[:, None]).astype(np.float64)[:, None, :]  # (b, 1, L)
+    hits, fas = (h_r * at_or_above).sum(-1), (h_p * at_or_above).sum(-1)
+    n1 = (n + 1.0)[:, None]
+    d_sdt = special.ndtri((hits + 0.5) / n1) - special.ndtri((fas + 0.5) / n1)
+    return GroupMeasures(d_auc, d_sdt, theta)
+
+
+class WindowPermutation(NamedTuple):
+    """Run-label permutation test of model a against model b per age window ({ref}`sec-controls-windows`).
+
+    ``observed``: ``(W, 2)`` window-mean differences a - b of d'_A (column 0) and of the yes/no d'
+    (column 1) on the data; ``p_greater``/``p_less``: ``(W, 2)`` one-sided permutation p-values
+    ``(1 + #{permuted >= observed}) / (n_perm + 1)`` for "a better" and ``(1 + #{permuted <= observed}) /
+    (n_perm + 1)`` for "b better"; ``n_perm``: the number of random relabellings."""
+
+    observed: np.ndarray
+    p_greater: np.ndarray
+    p_less: np.ndarray
+    n_perm: int
+
+
+def permutation_window_test(real_a, pseudo_a, real_b, pseudo_b, grid, windows, n_perm: int = 2000,
+                            seed: int | np.random.Generator = 0, chunk: int = 200) -> WindowPermutation:
+    """Run-label permutation test of two independently simulated models ({ref}`sec-controls-windows`).
+
+    ``real_*``, ``pseudo_*``: ``(N_a, E)`` and ``(N_b, E)`` runs, age 1 first. The statistic of a window is
+    the difference a - b of the window means over the ``grid`` ages in it of d'_A and of the yes/no d',
+    each model's criterion being the 95th percentile of its own pseudo accuracies over all ``E`` ages, as
+    in :func:`dprime_measures`. Under the null hypothesis that both models' runs come from one
+    distribution the runs are exchangeable, so each of ``n_perm`` relabellings (drawn from ``seed``)
+    assigns ``N_a`` of the pooled runs to a and the rest to b and recomputes both statistics, criteria
+    included. A run's real and pseudo accuracies move together. The p-values count the observed labelling
+    once (Monte Carlo p-values are then valid tests). The result does not depend on ``chunk``.
+    """
+    ra, pa = _pair(real_a, pseudo_a)
+    rb, pb = _pair(real_b, pseudo_b)
+    if ra.shape[1] != rb.shape[1]:
+        raise ConfigError(f"real_b has {rb.shape[1]} ages, real_a {ra.shape[1]}: they must match")
+    n_perm = check_int("n_perm", n_perm, 1)
+    chunk = check_int("chunk", chunk, 1)
+    grid = np.asarray(grid)
+    if grid.ndim != 1 or grid.size == 0 or grid.min() < 1 or grid.max() > ra.shape[1]:
+        raise ConfigError(f"grid must hold ages between 1 and {ra.shape[1]}")
+    real, pseudo = np.vstack([ra, rb]), np.vstack([pa, pb])
+    n_a, n = ra.shape[0], real.shape[0]
+    levels = np.unique(np.concatenate([real.ravel(), pseudo.ravel()]))
+    if levels.size > 2048:
+        raise ConfigError(f"real/pseudo have {levels.size} distinct values: permutation_window_test needs <= 2048")
+    onehot_r, onehot_p = _level_onehots(real, levels, grid), _level_onehots(pseudo, levels, grid)
+    pseudo_counts = np.stack([np.bincount(np.searchsorted(levels, row), minlength=levels.size) for row in pseudo])
+    sel = np.stack([(grid >= lo) & (grid <= hi) for lo, hi in windows]).astype(np.float64)  # (W, G)
+    if (sel.sum(axis=1) == 0).any():
+        raise ConfigError("every window must contain at least one grid age")
+    sel /= sel.sum(axis=1, keepdims=True)
+
+    def window_differences(labels):  # labels: (b, n) 0/1 membership of a -> (b, W, 2)
+        ma = _group_measures(labels, onehot_r, onehot_p, pseudo_counts, levels, grid.size)
+        mb = _group_measures(1.0 - labels, onehot_r, onehot_p, pseudo_counts, levels, grid.size)
+        return np.stack([(ma.dprime_auc - mb.dprime_auc) @ sel.T, (ma.dprime_sdt - mb.dprime_sdt) @ sel.T], axis=-1)
+
+    observed = window_differences(np.r_[np.ones(n_a), np.zeros(n - n_a)][None, :])[0]
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(check_int("seed", seed, 0))
+    members = np.argsort(rng.random((n_perm, n)), axis=1)[:, :n_a]  # all relabellings up front: chunk-invariant
+    ge, le = np.zeros_like(observed), np.zeros_like(observed)
+    for start in range(0, n_perm, chunk):
+        idx = members[start:start + chunk]
+        labels = np.zeros((idx.shape[0], n))
+        np.put_along_axis(labels, idx, 1.0, axis=1)
+        perm = window_differences(labels)
+        ge += (perm >= observed - 1e-12).sum(axis=0)
+        le += (perm <= observed + 1e-12).sum(axis=0)
+    return WindowPermutation(observed, (1 + ge) / (n_perm + 1), (1 + le) / (n_perm + 1), n_perm)
 
 
 def window_comparison(cue: float, dprime_a, dprime_b, real_a, real_b, markers: AgeMarkers, windows,
@@ -1082,16 +1220,17 @@ def degeneracy_table(measures: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def model_window_table(boots_a: dict, boots_b: dict, dprime_a: dict, dprime_b: dict, grid, windows,
+def model_window_table(perms: dict, boots_a: dict, boots_b: dict, dprime_a: dict, dprime_b: dict, grid, windows,
                        q: float = 0.01, names=("K", "MHN")) -> pd.DataFrame:
     """Model a against model b per cue, window and measure, with multiplicity control
     ({ref}`sec-controls-windows`). Dicts are keyed by cue.
 
-    - d'_A and yes/no d' (``boots_*``: :class:`BootstrapMeasures` on the ages ``grid``, the two models'
-      runs resampled independently): the median of the bootstrap replicates of the window-mean
-      difference, their 95% percentile interval, and the one-sided bootstrap p-values (:func:`bootstrap_p`);
-    - the authors' d' (``dprime_*``: ``(n_samples, E)``): :func:`window_difference` and its paired t over
-      samples, with one-sided Student-t p-values (``n_samples - 1`` df).
+    - d'_A and yes/no d': the observed window-mean difference and the one-sided p-values of the run-label
+      permutation test (``perms``: :class:`WindowPermutation` on these ``windows``), with the 95%
+      percentile interval of the bootstrap replicates (``boots_*``: :class:`BootstrapMeasures` on the ages
+      ``grid``, the two models' runs resampled independently);
+    - the authors' d' (``dprime_*``: ``(n_samples, E)``): :func:`window_difference`, its 95% Student-t
+      interval and the one-sided p-values of the textbook paired t over samples (``n_samples - 1`` df).
 
     Benjamini-Hochberg at FDR ``q`` runs over all windows x measures x cues x directions.
     """
@@ -1099,22 +1238,27 @@ def model_window_table(boots_a: dict, boots_b: dict, dprime_a: dict, dprime_b: d
     grid = np.asarray(grid)
     rows, pvals = [], []
     for cue, ba in boots_a.items():
-        bb = boots_b[cue]
-        for lo, hi in windows:
+        bb, perm = boots_b[cue], perms[cue]
+        for w, (lo, hi) in enumerate(windows):
             sel = (grid >= lo) & (grid <= hi)
-            for name, ra, rb in (("d'_A", ba.dprime_auc, bb.dprime_auc), ("yes/no d'", ba.dprime_sdt, bb.dprime_sdt)):
-                diff = ra[:, sel].mean(1) - rb[:, sel].mean(1)
-                ci = np.percentile(diff, [2.5, 97.5])
+            for j, (name, ra, rb) in enumerate((("d'_A", ba.dprime_auc, bb.dprime_auc),
+                                                ("yes/no d'", ba.dprime_sdt, bb.dprime_sdt))):
+                ci = np.percentile(ra[:, sel].mean(1) - rb[:, sel].mean(1), [2.5, 97.5])
                 rows.append({"cue": cue, "ages": f"{lo}-{hi}", "measure": name,
-                             f"{a} - {b}": round(float(np.median(diff)), 2), "95% CI": f"[{ci[0]:.2f}, {ci[1]:.2f}]"})
-                pvals.append(bootstrap_p(diff))
+                             f"{a} - {b}": round(float(perm.observed[w, j]), 2),
+                             "95% CI": f"[{ci[0]:.2f}, {ci[1]:.2f}]", "test": "permutation"})
+                pvals.append((perm.p_greater[w, j], perm.p_less[w, j]))
             d = window_difference(dprime_a[cue], dprime_b[cue], (lo, hi))
             df = np.asarray(dprime_a[cue]).shape[0] - 1
+            half = float(stats.t.ppf(0.975, df)) * d.se
             rows.append({"cue": cue, "ages": f"{lo}-{hi}", "measure": "authors' d'", f"{a} - {b}": round(d.mean, 2),
-                         "95% CI": "t = %.1f" % d.t})
+                         "95% CI": f"[{d.mean - half:.2f}, {d.mean + half:.2f}]", "test": "paired t"})
             pvals.append((stats.t.sf(d.t, df), stats.t.cdf(d.t, df)))
-    reject = bh_fdr(np.array(pvals), q=q).reject
+    pvals = np.array(pvals)
+    reject = bh_fdr(pvals, q=q).reject
     table = pd.DataFrame(rows)
+    table[f"p ({a} better)"] = pvals[:, 0].round(4)
+    table[f"p ({b} better)"] = pvals[:, 1].round(4)
     table[f"{a} better (BH)"] = reject[:, 0]
     table[f"{b} better (BH)"] = reject[:, 1]
     return table

@@ -178,10 +178,16 @@ def trial_seeds4(seed: int, trial: int, stream="") -> np.ndarray:
     return trial_generator(seed, trial, stream).integers(0, 2**64, size=4, dtype=np.uint64)
 
 
-def trial_params(cfg: NetworkConfig, proto: ProtocolConfig) -> kernels.TrialParams:
+def _bitpacked_applies(cfg: NetworkConfig) -> bool:
+    """Whether ``cfg`` is a 1-winner MHN (k = 1, f = 1, eps = 1), which the fast engine runs bit-packed."""
+    return cfg.winners == 1 and cfg.fan_in_count == cfg.n_input and cfg.epsilon == 1.0
+
+
+def trial_params(cfg: NetworkConfig, proto: ProtocolConfig, *, bitpacked: bool = True) -> kernels.TrialParams:
     """The :class:`slotless.memory.kernels.TrialParams` record of ``cfg`` under ``proto``.
-    Book: ``eq-methods-trial``.
-    """
+
+    ``bitpacked=False`` keeps a 1-winner MHN on the general path (for the test that holds the two
+    equal bit for bit). Book: ``eq-methods-trial``."""
     return kernels.TrialParams(
         data_kind=DATA_KINDS.index(proto.data), n_burn_in=proto.n_burn_in, n_eval=proto.n_eval,
         n_pseudo=proto.n_pseudo, n_uniform=proto.n_eval if proto.uniform_baseline else 0,
@@ -189,7 +195,7 @@ def trial_params(cfg: NetworkConfig, proto: ProtocolConfig) -> kernels.TrialPara
         max_attempts=kernels.MAX_TREE_ATTEMPTS, n_input=cfg.n_input, active=cfg.active, n_hidden=cfg.n_hidden,
         fan_in_count=cfg.fan_in_count, winners=cfg.winners, cue_bits=_pat.cue_size(proto.cue_fraction, cfg.active),
         lowest_index=cfg.tie_break == "lowest_index", random_winners=cfg.winner_rule == "random",
-        epsilon=float(cfg.epsilon))
+        epsilon=float(cfg.epsilon), bitpacked=bitpacked and _bitpacked_applies(cfg))
 
 
 def _readable_trial(cfg: NetworkConfig, proto: ProtocolConfig, p: kernels.TrialParams, seeds, dtype):
@@ -269,7 +275,7 @@ def _validate(network, protocol, trials, seed, stream, first_trial, dtype, chunk
 
 def run_trials(network, protocol: ProtocolConfig, trials: int, seed: int, stream="", *, first_trial: int = 0,
                dtype: str = "float32", chunk_size: int | None = None, progress: bool = False,
-               engine: str = "fast") -> TrialResult:
+               engine: str = "fast", _bitpacked: bool = True) -> TrialResult:
     """Run ``trials`` independent trials of ``protocol`` on fresh networks of ``network``.
 
     network: a :class:`NetworkConfig` or a preset name ("kwinner", "kwinner-alt", "mhn").
@@ -278,11 +284,12 @@ def run_trials(network, protocol: ProtocolConfig, trials: int, seed: int, stream
     with (T, E) arrays, age 1 first. ``chunk_size`` trials run per compiled call (default: one per
     thread, so that Ctrl-C, which Python sees between calls, stops a run within about one trial's time);
     peak memory is about (threads x one trial's scratch) + the outputs.
-    Book: ``eq-methods-trial`` ({ref}`ch-retention`).
+    A 1-winner MHN runs on bit-packed patterns (same results; ``_bitpacked=False``, for tests only, forces
+    the general path). Book: ``eq-methods-trial`` ({ref}`ch-retention`).
     """
     cfg, trials, seed, first_trial, dtype, engine, chunk_size = _validate(
         network, protocol, trials, seed, stream, first_trial, dtype, chunk_size, engine)
-    params = trial_params(cfg, protocol)
+    params = trial_params(cfg, protocol, bitpacked=_bitpacked)
     E = protocol.n_eval
     acc = np.zeros((trials, 2 * E + params.n_uniform), dtype=np.float64)
     trace = np.zeros((trials, E), dtype=np.float64)
@@ -298,9 +305,11 @@ def run_trials(network, protocol: ProtocolConfig, trials: int, seed: int, stream
         if engine == "fast":
             prm = np.array([cfg.epsilon, 1.0 - cfg.epsilon, 1.0, 0.0], dtype=np.dtype(dtype))
             ok = np.ones(trials, dtype=np.bool_)
+            index_proto = np.empty(0, dtype=kernels.index_type(cfg.n_hidden, cfg.n_input))
             for lo in range(0, trials, chunk):
                 hi = min(trials, lo + chunk)
-                kernels.run_trial_batch(seeds[lo:hi], params, prm, acc[lo:hi], trace[lo:hi], usage[lo:hi], ok[lo:hi])
+                kernels.run_trial_batch(seeds[lo:hi], params, prm, acc[lo:hi], trace[lo:hi], usage[lo:hi], ok[lo:hi],
+                                        index_proto)
                 if bar is not None:
                     bar.update(hi - lo)
             bad = np.flatnonzero(~ok)

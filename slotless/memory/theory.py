@@ -57,6 +57,7 @@ __all__ = [
     "kwinner_trace",
     "kwinner_rd_theory",
     "decay_rate_mhn",
+    "all_survive_horizon",
     "decay_rate_kwinner",
     "pb_approx_error",
     "pb_error_scaling",
@@ -160,6 +161,19 @@ def decay_rate_mhn(n_hidden: int) -> float:
     """
     n_hidden = check_int("n_hidden", n_hidden, lo=2)
     return -math.log1p(-1.0 / n_hidden)
+
+
+def all_survive_horizon(n_hidden: int, runs: int, level: float = 0.01) -> int:
+    """The oldest age ``a`` at which all ``runs`` memories of a sample of the 1-winner MHN still survive
+    with probability at least ``level``: the largest ``a`` with ``pi_a^T >= level``, i.e.
+    ``1 + floor(ln(level) / (T ln(1 - 1/n_h)))``. Only while some samples keep every memory is the
+    authors' d' of the MHN inflated by a tiny paired SD ({prf:ref}`cor-mhn-dprime` (2)); the claim that
+    the MHN's d' is higher only for its youngest memories ({ref}`sec-retention-claims`) uses this age as
+    the limit. Book: {prf:ref}`thm-mhn-retention`."""
+    n_hidden = check_int("n_hidden", n_hidden, lo=2)
+    runs = check_int("runs", runs, lo=1)
+    level = check_float("level", level, 0.0, 1.0, lo_open=True, hi_open=True)
+    return 1 + math.floor(math.log(level) / (runs * math.log1p(-1.0 / n_hidden)))
 
 
 # --------------------------------------------------------------------------- Proposition 2

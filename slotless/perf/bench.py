@@ -1,16 +1,20 @@
 """Speed, measured side by side ({ref}`ch-performance`).
 
-The straightforward reference (:mod:`slotless.perf.reference`: dense NumPy float64, one trial at
-a time, full products, argsort) and the fast engine (:func:`slotless.memory.protocol.run_trials`)
-are timed **in the same process, on the same settings**. Each comparison also checks that
-the two give the same accuracy curves within statistical noise, so that speed never buys
-a different model.
+The straightforward reference (:mod:`slotless.perf.reference`: dense NumPy float64, one trial at a
+time, full products, full sorts) and the engine (:func:`slotless.memory.protocol.run_trials`) are
+timed **in the same process, on the same settings, one after the other**. Every comparison also
+tests that the two give the same accuracy curves within statistical noise, so that speed never
+buys a different model.
 
-Everything here returns plain dicts of numbers (JSON-ready); ``benchmarks/run.py`` is a thin
-command line over :func:`run_benchmark`, and the book's Performance chapter calls the same
-functions at a smaller scale.
+Two ratios are reported, each with its standard error from the per-trial times: the **wall-clock
+ratio** (the reference on one core, the engine on batches of trials over every core, as a chapter
+runs it) and the **CPU-time ratio** (process CPU seconds, all threads; it charges the engine for
+every core it uses and is less sensitive to other programs on the machine). The speed targets
+(:data:`TARGETS`) are checked by ``make bench`` (``benchmarks/run.py``), never by a test or a
+chapter: timings depend on the machine and on its load.
 
-Timings on a shared machine are noisy: they are reported, never asserted in unit tests.
+``benchmarks/run.py`` is a thin command line over :func:`run_benchmark`; the book's Performance
+appendix calls the same functions at the ``"chapter"`` scale.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import resource
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -34,25 +39,34 @@ from ..rng import trial_generator
 __all__ = [
     "SETTINGS",
     "CUES",
+    "SpeedTarget",
+    "Targets",
     "TARGETS",
+    "BenchScale",
     "SCALES",
-    "FIGURE_SET_TRIALS",
+    "Machine",
     "machine_info",
     "peak_rss_mib",
     "threads",
     "blas_threads",
     "network_preset",
     "protocol_config",
+    "Timing",
+    "Ratio",
     "time_reference",
     "time_fast",
+    "age_windows",
+    "Agreement",
     "agreement",
+    "SideBySide",
     "side_by_side",
+    "Scaling",
     "scaling",
+    "PeakMemory",
     "peak_rss_subprocess",
-    "sweep_scaling",
-    "figure_set_estimate",
-    "figure_set_from_rows",
-    "makespan",
+    "SweepCost",
+    "sweep_cost",
+    "BenchmarkResult",
     "run_benchmark",
     "check_targets",
     "format_table",
@@ -63,62 +77,128 @@ SETTINGS = ("kwinner", "kwinner-alt", "mhn")
 #: Cue levels of the paper (``eq-methods-cue``).
 CUES = (1.0, 0.5)
 
-#: Speed targets (ratios measured in one run, on this machine's cores).
-TARGETS = {
-    "ratio_kwinner_min": 30.0,  # main and alternative K-winner, per-trial cost, batching allowed
-    "ratio_mhn_min": 10.0,
-    "figure_set_max_s": 600.0,  # complete paper-scale memory figure set
-    "sweeps_max_s": 180.0,  # every Case Sequence sweep at paper scale
-    "peak_rss_max_mib": 4096.0,
-}
 
-#: Benchmark scales. ``n_mem`` is the protocol size of the side-by-side runs (B = E = n_mem,
-#: P = n_mem + 1); ``n_ref``/``n_fast`` trials per side-by-side comparison; ``grid_*`` the scaling
-#: grids, run at protocol size ``scaling_mem`` with ``scaling_trials`` trials per point;
-#: ``rss_trials`` trials in the fresh peak-RSS process; ``sweep_*`` the Case Sequence timing.
+@dataclass(frozen=True)
+class SpeedTarget:
+    """Minimum ratios of reference to engine seconds per trial: by wall clock and by CPU time."""
+
+    wall: float
+    cpu: float
+
+
+@dataclass(frozen=True)
+class Targets:
+    """What ``make bench`` requires, one table: a :class:`SpeedTarget` per setting (at paper scale,
+    every cue level) and the peak memory of a figure-sized batch of trials."""
+
+    ratio: dict
+    peak_rss_mib: float
+
+    def replace_ratio(self, setting: str, target: SpeedTarget) -> "Targets":
+        check_choice("setting", setting, SETTINGS)
+        return dataclasses.replace(self, ratio={**self.ratio, setting: target})
+
+
+#: The targets of ``make bench``.
+TARGETS = Targets(
+    ratio={
+        "kwinner": SpeedTarget(wall=150.0, cpu=80.0),
+        "kwinner-alt": SpeedTarget(wall=100.0, cpu=50.0),
+        "mhn": SpeedTarget(wall=80.0, cpu=40.0),
+    },
+    peak_rss_mib=4096.0,
+)
+
+
+@dataclass(frozen=True)
+class BenchScale:
+    """The sizes of one benchmark run.
+
+    ``n_mem``: protocol size of the side-by-side runs (B = E = n_mem, P = n_mem + 1); ``shrink``: divide
+    the networks by this (tiny and quick scales only); ``cues``: the cue levels timed; ``n_ref``: reference
+    trials per setting and cue (at least 2, for a standard error); ``fast_batches`` x ``fast_batch_trials``:
+    the engine's timed batches (each batch is one timing sample); ``scaling_*``: the scaling grids, run at
+    protocol size ``scaling_mem`` with ``scaling_trials`` trials per point; ``rss_trials``: trials in the
+    fresh peak-memory process; ``sweep_*``: the Case Sequence training cost (``sweep_models``: how many
+    of :data:`slotless.attention.training.MODELS`, None for all).
+    """
+
+    n_mem: int
+    shrink: int
+    cues: tuple
+    n_ref: dict
+    fast_batches: int
+    fast_batch_trials: int
+    scaling_mem: int
+    scaling_trials: int
+    grid_nh: tuple
+    grid_mem: tuple
+    grid_batch: tuple
+    grid_threads: tuple
+    rss_trials: int
+    sweep_batches: int
+    sweep_seeds: tuple
+    sweep_models: int | None
+
+    @property
+    def paper_sizes(self) -> bool:
+        """Whether the side-by-side runs use the paper's network and protocol sizes."""
+        return self.n_mem == 2000 and self.shrink == 1
+
+
+#: The benchmark scales: ``tiny`` (unit tests, seconds), ``quick`` (the book at CI scale), ``chapter``
+#: (the book at paper scale: cue 1.0, two reference trials per K-winner setting) and ``full``
+#: (``make bench``: both cues, more reference trials, wider grids).
 SCALES = {
-    # unit tests: tiny networks, seconds in total
-    "tiny": dict(
-        n_mem=60, n_ref=2, n_fast=6, shrink=10, scaling_mem=60, scaling_trials=4, grid_nh=(50, 100),
-        grid_mem=(30, 60), grid_batch=(1, 4), grid_threads=(1,), rss_trials=4,
-        sweep_batches=20, sweep_seeds=(1, 2), sweep_models=1,
+    "tiny": BenchScale(
+        n_mem=60, shrink=10, cues=CUES, n_ref={"kwinner": 2, "kwinner-alt": 2, "mhn": 2}, fast_batches=3,
+        fast_batch_trials=4, scaling_mem=60, scaling_trials=4, grid_nh=(50, 100), grid_mem=(30, 60), grid_batch=(1, 4),
+        grid_threads=(1,), rss_trials=4, sweep_batches=20, sweep_seeds=(1, 2), sweep_models=1,
     ),
-    # the book at quick scale: networks shrunk 5x (n_i = 200), short protocol (timings only indicative)
-    "quick": dict(
-        n_mem=150, n_ref=2, n_fast=12, shrink=5, scaling_mem=150, scaling_trials=4, grid_nh=(100, 200, 400, 800),
-        grid_mem=(75, 150, 300), grid_batch=(1, 4), grid_threads=(1, 2), rss_trials=8,
-        sweep_batches=30, sweep_seeds=(1, 4), sweep_models=1,
+    "quick": BenchScale(
+        n_mem=150, shrink=5, cues=(1.0,), n_ref={"kwinner": 2, "kwinner-alt": 2, "mhn": 3}, fast_batches=3,
+        fast_batch_trials=4, scaling_mem=150, scaling_trials=4, grid_nh=(100, 200, 400, 800), grid_mem=(75, 150, 300),
+        grid_batch=(1, 4), grid_threads=(1, 2), rss_trials=8, sweep_batches=30, sweep_seeds=(1, 4), sweep_models=2,
     ),
-    # the book at paper scale: paper sizes, one reference trial per setting (a few minutes)
-    "chapter": dict(
-        n_mem=2000, n_ref=1, n_fast=12, shrink=1, scaling_mem=500, scaling_trials=8,
-        grid_nh=(500, 1000, 2000, 4000), grid_mem=(250, 500, 1000, 2000), grid_batch=(1, 2, 8),
-        grid_threads=(1, 2), rss_trials=16, sweep_batches=100, sweep_seeds=(1, 3, 10), sweep_models=None,
+    "chapter": BenchScale(
+        n_mem=2000, shrink=1, cues=(1.0,), n_ref={"kwinner": 2, "kwinner-alt": 2, "mhn": 4}, fast_batches=4,
+        fast_batch_trials=8, scaling_mem=500, scaling_trials=8, grid_nh=(500, 1000, 2000, 4000),
+        grid_mem=(250, 500, 1000, 2000), grid_batch=(1, 2, 8), grid_threads=(1, 2), rss_trials=16,
+        sweep_batches=50, sweep_seeds=(1, 10, 50), sweep_models=None,
     ),
-    # make bench: paper sizes, more reference trials, wider grids
-    "full": dict(
-        n_mem=2000, n_ref=3, n_fast=64, shrink=1, scaling_mem=1000, scaling_trials=16,
-        grid_nh=(250, 500, 1000, 2000, 4000), grid_mem=(250, 500, 1000, 2000, 4000), grid_batch=(1, 2, 4, 8, 16),
-        grid_threads=(1, 2), rss_trials=100, sweep_batches=200, sweep_seeds=(1, 2, 5, 10), sweep_models=None,
+    "full": BenchScale(
+        n_mem=2000, shrink=1, cues=CUES, n_ref={"kwinner": 3, "kwinner-alt": 3, "mhn": 8}, fast_batches=4,
+        fast_batch_trials=16, scaling_mem=1000, scaling_trials=16, grid_nh=(250, 500, 1000, 2000, 4000),
+        grid_mem=(250, 500, 1000, 2000, 4000), grid_batch=(1, 2, 4, 8, 16), grid_threads=(1, 2), rss_trials=100,
+        sweep_batches=200, sweep_seeds=(1, 10, 50), sweep_models=None,
     ),
-}
-
-#: Trials behind the complete paper-scale memory figure set (``sec-methods-experiments``), per network setting.
-#: Accuracy curves: 100 trials per model and cue; d'/RD: 10 samples x 20 runs per model and cue.
-#: Random data: main vs MHN and alternative vs MHN at cues 1.0 and 0.5 (the MHN is counted
-#: once per comparison, i.e. not assumed to be shared). Tree data, main vs MHN: accuracy
-#: curves at b in {5,10,15,20,30} x 2 cues, d' at b=20, cue 1.0. Variants k=65 and eps=0.35
-#: (2 cues each, accuracy curves) and the random-winner control (2 cues) run at main size.
-FIGURE_SET_TRIALS = {
-    "kwinner": 2 * (100 + 200) + 5 * 2 * 100 + 200 + 2 * 2 * 100 + 2 * 100,
-    "kwinner-alt": 2 * (100 + 200),
-    "mhn": 2 * 2 * (100 + 200) + 5 * 2 * 100 + 200,
 }
 
 
 # ------------------------------------------------------------------------------ machine
-def machine_info() -> dict:
-    """CPU model, core count and library versions of this machine."""
+@dataclass(frozen=True)
+class Machine:
+    """The machine a benchmark ran on: CPU model, cores, memory, library versions, load average."""
+
+    cpu: str
+    cores: int
+    memory_gib: float
+    python: str
+    numpy: str
+    scipy: str
+    numba: str
+    torch: str
+    platform: str
+    load_average: tuple | None
+
+    def describe(self) -> str:
+        """Two lines for a reader: the hardware and the software."""
+        return (f"CPU: {self.cpu}, {self.cores} cores, {self.memory_gib} GiB; Python {self.python}\n"
+                f"numpy {self.numpy}, scipy {self.scipy}, numba {self.numba}, torch {self.torch}")
+
+
+def machine_info() -> Machine:
+    """CPU model, core count, memory and library versions of this machine."""
     from importlib.metadata import PackageNotFoundError, version
 
     def _version(name):
@@ -141,18 +221,12 @@ def machine_info() -> dict:
             mem_kib = int(handle.readline().split()[1])
     except (OSError, ValueError, IndexError):
         mem_kib = 0
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "memory_gib": round(mem_kib / 2**20, 1),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "scipy": _version("scipy"),
-        "numba": _version("numba"),
-        "torch": _version("torch"),
-        "platform": platform.platform(),
-        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-    }
+    return Machine(
+        cpu=cpu, cores=os.cpu_count() or 1, memory_gib=round(mem_kib / 2**20, 1), python=platform.python_version(),
+        numpy=np.__version__, scipy=_version("scipy"), numba=_version("numba"), torch=_version("torch"),
+        platform=platform.platform(),
+        load_average=tuple(round(x, 2) for x in os.getloadavg()) if hasattr(os, "getloadavg") else None,
+    )
 
 
 def peak_rss_mib() -> float:
@@ -221,9 +295,8 @@ def _openblas_libs():
 def blas_threads(n: int):
     """Run the block with numpy's OpenBLAS limited to ``n`` threads (no-op if not found).
 
-    The reference is timed on one core: a
-    multi-threaded BLAS mat-vec on an oversubscribed machine mostly spins, which would
-    inflate the speed-up unfairly.
+    The reference is timed on one core: a multi-threaded BLAS mat-vec on an oversubscribed machine
+    mostly spins, which would inflate the speed-up unfairly.
     """
     n = check_int("blas threads", n, 1)
     libs = _openblas_libs()
@@ -267,73 +340,112 @@ def protocol_config(n_mem: int, cue: float, **overrides):
 
 
 # ------------------------------------------------------------------------------ timing
-def time_reference(network, protocol, n_trials: int, seed: int, stream: str = "bench/reference") -> dict:
-    """Run ``n_trials`` trials of the straightforward reference, one after the other, on one
-    thread (numpy's BLAS limited to one thread by :func:`blas_threads`).
+def _mean_se(values) -> tuple[float, float]:
+    """Mean and standard error (sample SD / sqrt(n); NaN for a single value)."""
+    x = np.asarray(values, dtype=np.float64)
+    se = float(x.std(ddof=1) / math.sqrt(len(x))) if len(x) > 1 else math.nan
+    return float(x.mean()), se
 
-    Returns ``{"seconds_per_trial", "cpu_seconds_per_trial", "seconds", "acc_real": (T, E),
-    "acc_pseudo": (T, E)}`` (accuracies age 1 first). CPU time (all threads of the process) is
-    less sensitive than wall time to other load on a shared machine.
+
+@dataclass
+class Timing:
+    """Seconds per trial of one implementation, as timing samples.
+
+    ``wall``/``cpu``: one sample per reference trial, or per timed batch of the engine (batch seconds /
+    trials in the batch); ``trials``: trials timed in all. ``acc_real``/``acc_pseudo``: ``(trials, E)``
+    accuracies, age 1 first (not serialised).
+    """
+
+    wall: list
+    cpu: list
+    trials: int
+    acc_real: np.ndarray = field(repr=False)
+    acc_pseudo: np.ndarray = field(repr=False)
+    warmup_seconds: float = 0.0
+
+    @property
+    def seconds(self) -> float:
+        """Mean wall seconds per trial."""
+        return _mean_se(self.wall)[0]
+
+    @property
+    def cpu_seconds(self) -> float:
+        """Mean CPU seconds per trial."""
+        return _mean_se(self.cpu)[0]
+
+    def to_json(self) -> dict:
+        return {"wall": list(self.wall), "cpu": list(self.cpu), "trials": self.trials,
+                "warmup_seconds": self.warmup_seconds}
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """A ratio of mean seconds per trial and its standard error (delta method: the relative standard
+    errors of the two means add in quadrature)."""
+
+    value: float
+    se: float
+
+    @classmethod
+    def of(cls, numerator, denominator) -> "Ratio":
+        (a, se_a), (b, se_b) = _mean_se(numerator), _mean_se(denominator)
+        value = a / b
+        return cls(value, value * math.sqrt((se_a / a) ** 2 + (se_b / b) ** 2))
+
+    def __str__(self) -> str:
+        return f"{self.value:.1f}x" + (f" ± {self.se:.1f}" if math.isfinite(self.se) else "")
+
+
+def time_reference(network, protocol, n_trials: int, seed: int, stream: str = "bench/reference") -> Timing:
+    """Run ``n_trials`` trials of the straightforward reference one after the other, on one thread
+    (numpy's BLAS limited to one thread by :func:`blas_threads`), timing each trial.
+
     Trial ``t`` draws from ``trial_generator(seed, t, stream)``.
     """
     from .reference import run_reference_trial
 
     n_trials = check_int("n_trials", n_trials, 1)
-    real, pseudo = [], []
+    real, pseudo, wall, cpu = [], [], [], []
     with blas_threads(1):
-        start, cpu = time.perf_counter(), time.process_time()
         for trial in range(n_trials):
+            start, cpu_start = time.perf_counter(), time.process_time()
             r, p = run_reference_trial(network, protocol, trial_generator(seed, trial, stream))
+            wall.append(time.perf_counter() - start)
+            cpu.append(time.process_time() - cpu_start)
             real.append(np.asarray(r, dtype=np.float64))
             pseudo.append(np.asarray(p, dtype=np.float64))
-        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-    return {
-        "seconds": seconds,
-        "seconds_per_trial": seconds / n_trials,
-        "cpu_seconds_per_trial": cpu / n_trials,
-        "acc_real": np.stack(real),
-        "acc_pseudo": np.stack(pseudo),
-    }
+    return Timing(wall, cpu, n_trials, np.stack(real), np.stack(pseudo))
 
 
-def time_fast(
-    network,
-    protocol,
-    n_trials: int,
-    seed: int,
-    stream: str = "bench/fast",
-    *,
-    chunk_size: int | None = None,
-    n_threads: int | None = None,
-    warmup: bool = True,
-) -> dict:
-    """Run ``n_trials`` trials of the fast engine as one batch and time it (wall clock).
+def time_fast(network, protocol, n_batches: int, batch_trials: int, seed: int, stream: str = "bench/fast", *,
+              n_threads: int | None = None, warmup: bool = True) -> Timing:
+    """Run ``n_batches`` batches of ``batch_trials`` trials of the engine (each batch one call, its trials
+    spread over the threads) and time each batch.
 
-    ``warmup`` first runs one trial (not timed) so that JIT compilation is not counted;
-    its cost is returned as ``warmup_seconds``. ``chunk_size`` and ``n_threads`` are passed
-    through (None: the engine's defaults). Returns the same keys as :func:`time_reference`.
+    ``warmup`` first runs one trial (not timed) so that loading the compiled kernels is not counted.
+    Trials are numbered consecutively across batches, so the result is that of one call with
+    ``n_batches * batch_trials`` trials.
     """
     from ..memory.protocol import run_trials
 
-    n_trials = check_int("n_trials", n_trials, 1)
-    kwargs = {} if chunk_size is None else {"chunk_size": check_int("chunk_size", chunk_size, 1)}
+    n_batches = check_int("n_batches", n_batches, 1)
+    batch_trials = check_int("batch_trials", batch_trials, 1)
+    real, pseudo, wall, cpu = [], [], [], []
     with threads(n_threads):
         warm = 0.0
         if warmup:
             start = time.perf_counter()
-            run_trials(network, protocol, 1, seed, stream + "/warmup", progress=False, **kwargs)
+            run_trials(network, protocol, 1, seed, stream + "/warmup")
             warm = time.perf_counter() - start
-        start, cpu = time.perf_counter(), time.process_time()
-        result = run_trials(network, protocol, n_trials, seed, stream, progress=False, **kwargs)
-        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-    return {
-        "seconds": seconds,
-        "seconds_per_trial": seconds / n_trials,
-        "cpu_seconds_per_trial": cpu / n_trials,
-        "warmup_seconds": warm,
-        "acc_real": np.asarray(result.acc_real, dtype=np.float64),
-        "acc_pseudo": np.asarray(result.acc_pseudo, dtype=np.float64),
-    }
+        for batch in range(n_batches):
+            start, cpu_start = time.perf_counter(), time.process_time()
+            result = run_trials(network, protocol, batch_trials, seed, stream, first_trial=batch * batch_trials,
+                                chunk_size=batch_trials)
+            wall.append((time.perf_counter() - start) / batch_trials)
+            cpu.append((time.process_time() - cpu_start) / batch_trials)
+            real.append(np.asarray(result.acc_real, dtype=np.float64))
+            pseudo.append(np.asarray(result.acc_pseudo, dtype=np.float64))
+    return Timing(wall, cpu, n_batches * batch_trials, np.concatenate(real), np.concatenate(pseudo), warm)
 
 
 # --------------------------------------------------------------------------- agreement
@@ -348,7 +460,26 @@ def age_windows(n_eval: int) -> list[tuple[int, int]]:
     return out
 
 
-def agreement(real_a, pseudo_a, real_b, pseudo_b, *, alpha: float = 1e-3) -> dict:
+@dataclass(frozen=True)
+class Agreement:
+    """The outcome of :func:`agreement`: per age window, the statistic ``z`` and the difference of means
+    (side a - side b) for real and pseudo accuracy; the Bonferroni ``threshold``; ``ok`` when every
+    ``|z|`` is below it."""
+
+    windows: list
+    n_a: int
+    n_b: int
+    df: int
+    z_real: list
+    z_pseudo: list
+    diff_real: list
+    diff_pseudo: list
+    threshold: float
+    max_abs_z: float
+    ok: bool
+
+
+def agreement(real_a, pseudo_a, real_b, pseudo_b, *, alpha: float = 1e-3) -> Agreement:
     """Do two sets of accuracy curves come from the same model, within statistical noise?
 
     ``real_*``/``pseudo_*``: (trials, E) accuracies, AGE 1 FIRST (column a - 1). For each
@@ -359,8 +490,6 @@ def agreement(real_a, pseudo_a, real_b, pseudo_b, *, alpha: float = 1e-3) -> dic
     ``n_a + n_b - 2`` degrees of freedom. The curves agree when every ``|z|`` is below the
     Bonferroni threshold ``t_{1 - alpha/(2m), df}`` for the ``m`` tests, i.e. the family-wise
     false-alarm rate is at most ``alpha``.
-
-    Returns ``{"windows", "z_real", "z_pseudo", "diff_real", "diff_pseudo", "threshold", "max_abs_z", "ok"}``.
     """
     from scipy import stats
 
@@ -374,106 +503,99 @@ def agreement(real_a, pseudo_a, real_b, pseudo_b, *, alpha: float = 1e-3) -> dic
         raise ConfigError(f"need at least 3 trials in total to estimate noise; got {n_a} + {n_b}")
     windows = age_windows(n_eval)
     df = n_a + n_b - 2
-    out = {"windows": windows, "n_a": n_a, "n_b": n_b, "df": df}
+    z, diff = {}, {}
     for kind, a, b in (("real", arrays[0], arrays[2]), ("pseudo", arrays[1], arrays[3])):
-        zs, diffs = [], []
+        z[kind], diff[kind] = [], []
         for lo, hi in windows:
             cols = slice(lo - 1, hi)  # age 1 first: age a is column a - 1
             wa, wb = a[:, cols].mean(axis=1), b[:, cols].mean(axis=1)
             ss = ((wa - wa.mean()) ** 2).sum() + ((wb - wb.mean()) ** 2).sum()
-            sd = math.sqrt(ss / df)
-            se = sd * math.sqrt(1.0 / n_a + 1.0 / n_b)
-            diff = wa.mean() - wb.mean()
+            se = math.sqrt(ss / df) * math.sqrt(1.0 / n_a + 1.0 / n_b)
+            d = wa.mean() - wb.mean()
             if se > 0:
-                z = diff / se
+                zi = d / se
             else:  # no noise at all: agreement means exact equality
-                z = 0.0 if abs(diff) < 1e-12 else math.copysign(math.inf, diff)
-            zs.append(float(z))
-            diffs.append(float(diff))
-        out[f"z_{kind}"] = zs
-        out[f"diff_{kind}"] = diffs
-    m = 2 * len(windows)
-    out["threshold"] = float(stats.t.ppf(1 - alpha / (2 * m), df))
-    out["max_abs_z"] = float(max(abs(z) for z in out["z_real"] + out["z_pseudo"]))
-    out["ok"] = bool(out["max_abs_z"] < out["threshold"])
-    return out
+                zi = 0.0 if abs(d) < 1e-12 else math.copysign(math.inf, d)
+            z[kind].append(float(zi))
+            diff[kind].append(float(d))
+    threshold = float(stats.t.ppf(1 - alpha / (4 * len(windows)), df))
+    max_abs_z = float(max(abs(v) for v in z["real"] + z["pseudo"]))
+    return Agreement(windows, n_a, n_b, df, z["real"], z["pseudo"], diff["real"], diff["pseudo"], threshold,
+                     max_abs_z, bool(max_abs_z < threshold))
 
 
-def side_by_side(
-    setting: str,
-    cue: float,
-    n_mem: int,
-    n_ref: int,
-    n_fast: int,
-    seed: int = 0,
-    *,
-    shrink: int = 1,
-    n_threads: int | None = None,
-    keep_curves: bool = False,
-) -> dict:
-    """Time the reference and the fast engine on the same setting, and compare their curves.
+# ------------------------------------------------------------------------- side by side
+@dataclass
+class SideBySide:
+    """One setting and cue level, timed side by side: the two :class:`Timing` records, the wall-clock and
+    CPU-time :class:`Ratio` (reference over engine seconds per trial) and the :class:`Agreement` of the
+    two implementations' accuracy curves (reference = side a)."""
 
-    The reference runs ``n_ref`` trials one at a time; the fast engine runs ``n_fast`` trials
-    as one batch. They use independent streams of ``seed``, so the agreement test of
-    :func:`agreement` compares independent samples. ``ratio`` is reference seconds per trial
-    over fast seconds per trial; ``ratio_per_core`` divides it by the cores the fast engine may
-    use (a conservative ratio that grants the reference perfect parallelism over trials);
-    ``ratio_cpu`` is the ratio of CPU seconds (process-wide, all threads), which is the least
-    sensitive to other load on the machine. The targets are checked on ``ratio`` (wall clock).
+    setting: str
+    cue: float
+    n_mem: int
+    shrink: int
+    reference: Timing
+    fast: Timing
+    ratio: Ratio
+    ratio_cpu: Ratio
+    agreement: Agreement
+
+    def curves(self) -> dict:
+        """Mean accuracy by age (age 1 first) of both implementations: ``{(side, kind): (E,)}``."""
+        return {(side, kind): getattr(timing, f"acc_{kind}").mean(axis=0)
+                for side, timing in (("reference", self.reference), ("slotless", self.fast))
+                for kind in ("real", "pseudo")}
+
+    def to_json(self) -> dict:
+        return {"setting": self.setting, "cue": self.cue, "n_mem": self.n_mem, "shrink": self.shrink,
+                "reference": self.reference.to_json(), "fast": self.fast.to_json(),
+                "ratio": dataclasses.asdict(self.ratio), "ratio_cpu": dataclasses.asdict(self.ratio_cpu),
+                "agreement": dataclasses.asdict(self.agreement)}
+
+
+def side_by_side(setting: str, cue: float, scale: BenchScale, seed: int = 0, *, n_threads: int | None = None
+                 ) -> SideBySide:
+    """Time the reference and the engine on one setting and cue level at ``scale``, one after the other
+    in this process, and test that their curves agree.
+
+    The reference runs ``scale.n_ref[setting]`` trials one at a time on one core; the engine runs
+    ``scale.fast_batches`` batches of ``scale.fast_batch_trials`` trials (all cores unless ``n_threads``).
+    They use independent streams of ``seed``, so :func:`agreement` compares independent samples.
     """
-    network = network_preset(setting, shrink)
-    protocol = protocol_config(n_mem, cue)
+    network = network_preset(setting, scale.shrink)
+    protocol = protocol_config(scale.n_mem, cue)
     tag = f"bench/{setting}/cue={cue}"
-    fast = time_fast(network, protocol, n_fast, seed, tag + "/fast", n_threads=n_threads)
-    ref = time_reference(network, protocol, n_ref, seed, tag + "/reference")
-    agree = agreement(ref["acc_real"], ref["acc_pseudo"], fast["acc_real"], fast["acc_pseudo"])
-    cores = n_threads or os.cpu_count() or 1
-    out = {
-        "setting": setting,
-        "cue": cue,
-        "n_mem": n_mem,
-        "n_ref": n_ref,
-        "n_fast": n_fast,
-        "reference_s_per_trial": ref["seconds_per_trial"],
-        "fast_s_per_trial": fast["seconds_per_trial"],
-        "fast_warmup_s": fast["warmup_seconds"],
-        "ratio": ref["seconds_per_trial"] / fast["seconds_per_trial"],
-        "ratio_per_core": ref["seconds_per_trial"] / fast["seconds_per_trial"] / cores,
-        "reference_cpu_s_per_trial": ref["cpu_seconds_per_trial"],
-        "fast_cpu_s_per_trial": fast["cpu_seconds_per_trial"],
-        "ratio_cpu": ref["cpu_seconds_per_trial"] / max(fast["cpu_seconds_per_trial"], 1e-12),
-        "cores": cores,
-        "agreement": agree,
-        "mean_real_reference": float(ref["acc_real"].mean()),
-        "mean_real_fast": float(fast["acc_real"].mean()),
-        "mean_pseudo_reference": float(ref["acc_pseudo"].mean()),
-        "mean_pseudo_fast": float(fast["acc_pseudo"].mean()),
-    }
-    if keep_curves:
-        for side, res in (("reference", ref), ("fast", fast)):
-            out[f"curve_real_{side}"] = res["acc_real"].mean(axis=0)  # by age 1..E
-            out[f"curve_pseudo_{side}"] = res["acc_pseudo"].mean(axis=0)
-    return out
+    fast = time_fast(network, protocol, scale.fast_batches, scale.fast_batch_trials, seed, tag + "/fast",
+                     n_threads=n_threads)
+    ref = time_reference(network, protocol, scale.n_ref[setting], seed, tag + "/reference")
+    agree = agreement(ref.acc_real, ref.acc_pseudo, fast.acc_real, fast.acc_pseudo)
+    return SideBySide(setting, cue, scale.n_mem, scale.shrink, ref, fast, Ratio.of(ref.wall, fast.wall),
+                      Ratio.of(ref.cpu, fast.cpu), agree)
 
 
 # ----------------------------------------------------------------------------- scaling
-def scaling(
-    kind: str,
-    values,
-    *,
-    setting: str = "kwinner",
-    n_mem: int = 2000,
-    n_trials: int = 16,
-    cue: float = 1.0,
-    seed: int = 0,
-    shrink: int = 1,
-) -> dict:
-    """Fast-engine cost per trial as one quantity varies (the others at their preset values).
+@dataclass(frozen=True)
+class Scaling:
+    """Engine wall seconds per trial as one quantity (``kind``) takes ``values``."""
+
+    kind: str
+    setting: str
+    values: list
+    s_per_trial: list
+    n_trials: int
+
+
+def scaling(kind: str, values, *, setting: str = "kwinner", n_mem: int = 2000, n_trials: int = 16, cue: float = 1.0,
+            seed: int = 0, shrink: int = 1) -> Scaling:
+    """Engine cost per trial as one quantity varies (the others at their preset values).
 
     ``kind``: ``"n_h"`` (hidden units; f, k, eps fixed), ``"n_mem"`` (memories: B = E = n_mem),
-    ``"batch"`` (trials run together: ``chunk_size`` = value, ``max(n_trials, value)`` trials),
-    ``"threads"`` (torch/Numba threads = value). Returns ``{"kind", "values", "s_per_trial"}``.
+    ``"batch"`` (trials run together in one call: ``max(n_trials, value)`` trials in calls of ``value``),
+    ``"threads"`` (torch/Numba threads = value).
     """
+    from ..memory.protocol import run_trials
+
     check_choice("kind", kind, ("n_h", "n_mem", "batch", "threads"))
     values = [check_int(kind, v, 1) for v in values]
     seconds = []
@@ -481,257 +603,204 @@ def scaling(
         network = network_preset(setting, shrink, **({"n_hidden": value} if kind == "n_h" else {}))
         protocol = protocol_config(value if kind == "n_mem" else n_mem, cue)
         trials = max(n_trials, value) if kind == "batch" else n_trials
-        res = time_fast(
-            network,
-            protocol,
-            trials,
-            seed,
-            f"bench/scaling/{kind}={value}",
-            chunk_size=value if kind == "batch" else None,
-            n_threads=value if kind == "threads" else None,
-            warmup=kind in ("n_h", "n_mem") or value == values[0],
-        )
-        seconds.append(res["seconds_per_trial"])
-    return {"kind": kind, "setting": setting, "values": values, "s_per_trial": seconds, "n_trials": n_trials}
+        stream = f"bench/scaling/{kind}={value}"
+        with threads(value if kind == "threads" else None):
+            run_trials(network, protocol, 1, seed, stream + "/warmup")
+            start = time.perf_counter()
+            run_trials(network, protocol, trials, seed, stream, chunk_size=value if kind == "batch" else None)
+            seconds.append((time.perf_counter() - start) / trials)
+    return Scaling(kind, setting, values, seconds, n_trials)
 
 
-def peak_rss_subprocess(setting: str = "kwinner", n_mem: int = 2000, n_trials: int = 100, shrink: int = 1) -> dict:
-    """Peak RSS of a fresh process that runs one figure-sized batch with default chunking.
+# ------------------------------------------------------------------------------ memory
+@dataclass(frozen=True)
+class PeakMemory:
+    """Peak resident memory of a fresh process running ``n_trials`` trials of ``setting`` in one call
+    (``baseline_mib``: the peak after imports and a one-trial warm-up)."""
 
-    Returns ``{"peak_rss_mib", "baseline_rss_mib", "seconds", "n_trials"}``; the baseline is
-    the peak after imports and a one-trial warm-up, before the measured batch.
-    """
+    setting: str
+    n_mem: int
+    n_trials: int
+    peak_rss_mib: float
+    baseline_mib: float
+
+
+def peak_rss_subprocess(setting: str = "kwinner", n_mem: int = 2000, n_trials: int = 100, shrink: int = 1
+                        ) -> PeakMemory:
+    """Peak RSS of a fresh process that runs one figure-sized batch with default chunking."""
     code = (
-        "import json, time\n"
+        "import json\n"
         "from slotless.perf import bench\n"
         "from slotless.memory.protocol import run_trials\n"
         f"net = bench.network_preset({setting!r}, {shrink})\n"
         f"pro = bench.protocol_config({n_mem}, 1.0)\n"
-        "run_trials(net, pro, 1, 0, 'rss/warmup', progress=False)\n"
-        "base = bench.peak_rss_mib(); t = time.perf_counter()\n"
-        f"run_trials(net, pro, {n_trials}, 0, 'rss', progress=False)\n"
-        "print(json.dumps({'peak_rss_mib': bench.peak_rss_mib(), 'baseline_rss_mib': base,"
-        " 'seconds': time.perf_counter() - t}))\n"
+        "run_trials(net, pro, 1, 0, 'rss/warmup')\n"
+        "base = bench.peak_rss_mib()\n"
+        f"run_trials(net, pro, {n_trials}, 0, 'rss')\n"
+        "print(json.dumps([bench.peak_rss_mib(), base]))\n"
     )
     env = dict(os.environ)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"peak-RSS subprocess failed:\n{proc.stderr[-2000:]}")
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
-    out.update(setting=setting, n_mem=n_mem, n_trials=n_trials)
-    return out
+    peak, base = json.loads(proc.stdout.strip().splitlines()[-1])
+    return PeakMemory(setting, n_mem, n_trials, peak, base)
 
 
-def sweep_scaling(seeds_list, batches: int, *, models=None, preset: str = "paper", batch_size: int = 64) -> dict:
-    """Case Sequence sweep cost vs the number of seeds stacked, per model.
+# --------------------------------------------------------------------------- Part II
+@dataclass(frozen=True)
+class SweepCost:
+    """Case Sequence training cost per batch (CPU seconds, one thread) of one model: with the compiled
+    step for each number of seeds in ``seeds`` (``compiled_s_per_batch``), and with the readable torch
+    step at the largest (``readable_s_per_batch``)."""
 
-    For each model (default: every model in :data:`slotless.attention.training.MODELS`, under ``preset``)
-    and each number of seeds, one :func:`slotless.attention.training.run_sweep` of ``batches`` batches is
-    timed (``run_sweep``'s default of one torch thread).
-    ``paper_estimate_s`` extrapolates each model's 10-seed cost linearly to 5000 batches
-    (an estimate, labelled as such: the per-batch cost is constant after set-up).
-    ``paper_estimate_total_s`` is all models one after the other on one thread;
-    ``paper_estimate_2core_s`` spreads the models over this machine's cores as separate
-    single-threaded processes (:func:`makespan`). The ``_cpu`` variants use CPU seconds instead
-    of wall seconds: on a shared, oversubscribed machine they estimate what the machine would do
-    on its own, and the <= 3 min target is checked on ``paper_estimate_2core_cpu_s``.
-    """
+    model: str
+    seeds: list
+    batches: int
+    compiled_s_per_batch: list
+    readable_s_per_batch: float
+
+    @property
+    def speedup(self) -> float:
+        """Readable over compiled CPU seconds per batch, at the largest number of seeds."""
+        return self.readable_s_per_batch / self.compiled_s_per_batch[-1]
+
+
+def sweep_cost(seeds_list, batches: int, *, models=None, preset: str = "paper", batch_size: int = 64) -> list:
+    """:class:`SweepCost` of each model (default: every model of :data:`slotless.attention.training.MODELS`,
+    under ``preset``): ``batches`` batches of :func:`slotless.attention.training.run_sweep` (one thread)."""
     from ..attention import training
 
     batches = check_int("batches", batches, 1)
     seeds_list = [check_int("seeds", s, 1) for s in seeds_list]
-    if models is None:
-        models = list(training.MODELS)
-    out = {"batches": batches, "seeds": seeds_list, "models": {}, "batch_size": batch_size}
-    for model in models:
+    out = []
+    for model in list(training.MODELS) if models is None else models:
         config = training.resolve_config(model, preset)
-        # one tiny run first so that one-off set-up cost is not timed
-        training.run_sweep(config, seeds_list[0], 2, batch_size, 0)
-        secs, cpus = [], []
-        for n_seeds in seeds_list:
-            start, cpu = time.perf_counter(), time.process_time()
-            training.run_sweep(config, n_seeds, batches, batch_size, 0)
-            secs.append(time.perf_counter() - start)
-            cpus.append(time.process_time() - cpu)
-        per_batch = [s / batches for s in secs]
-        cpu_per_batch = [c / batches for c in cpus]
-        out["models"][model] = {
-            "seconds": secs,
-            "cpu_seconds": cpus,
-            "s_per_batch": per_batch,
-            "s_per_seed_batch": [p / n for p, n in zip(per_batch, seeds_list)],
-            "paper_estimate_s": _interp_seeds(seeds_list, per_batch, 10) * 5000,
-            "paper_estimate_cpu_s": _interp_seeds(seeds_list, cpu_per_batch, 10) * 5000,
-        }
-    cores = os.cpu_count() or 1
-    for key in ("", "_cpu"):
-        estimates = [m[f"paper_estimate{key}_s"] for m in out["models"].values()]
-        out[f"paper_estimate{key}_total_s"] = float(sum(estimates))
-        out[f"paper_estimate_2core{key}_s"] = makespan(estimates, cores)
-    return out
 
+        def cpu_per_batch(n_seeds, compiled, n_batches=batches):
+            old = training._COMPILED_STEP
+            training._COMPILED_STEP = compiled
+            try:
+                start = time.process_time()
+                training.run_sweep(config, n_seeds, n_batches, batch_size, 0)
+                return (time.process_time() - start) / n_batches
+            finally:
+                training._COMPILED_STEP = old
 
-def makespan(durations, workers: int) -> float:
-    """Wall time of independent jobs spread over ``workers`` processes (longest job first)."""
-    workers = check_int("workers", workers, 1)
-    loads = [0.0] * workers
-    for d in sorted(durations, reverse=True):
-        loads[loads.index(min(loads))] += d
-    return float(max(loads))
-
-
-def _interp_seeds(seeds_list, per_batch, target):
-    """Per-batch cost at ``target`` seeds: measured if present, else linear fit in seeds."""
-    if target in seeds_list:
-        return per_batch[seeds_list.index(target)]
-    if len(seeds_list) == 1:
-        return per_batch[0] * target / seeds_list[0]
-    slope, intercept = np.polyfit(seeds_list, per_batch, 1)
-    return float(max(intercept + slope * target, per_batch[-1]))
-
-
-def figure_set_estimate(per_trial: dict, trials: dict | None = None) -> dict:
-    """Estimated wall time of the complete paper-scale memory figure set.
-
-    ``per_trial`` maps setting -> fast seconds per trial at paper scale (batched);
-    ``trials`` defaults to :data:`FIGURE_SET_TRIALS`. The estimate is per-trial cost x trial
-    count; it excludes tree generation and plotting (small beside the trials).
-    """
-    trials = FIGURE_SET_TRIALS if trials is None else trials
-    parts = {name: trials[name] * per_trial[name] for name in trials}
-    return {"trials": dict(trials), "seconds_by_setting": parts, "total_s": float(sum(parts.values()))}
-
-
-def figure_set_from_rows(rows) -> dict:
-    """:func:`figure_set_estimate` from side-by-side rows, by wall clock and by CPU time.
-
-    ``total_s`` uses the measured wall seconds per trial (inflated by other load on a shared
-    machine); ``total_cpu_s`` uses CPU seconds per trial divided by the cores (trials are
-    independent and spread over the cores), i.e. what this machine would take on its own.
-    The <= 10 min target is checked on ``total_cpu_s``.
-    """
-    cores = os.cpu_count() or 1
-    wall = {s: float(np.mean([r["fast_s_per_trial"] for r in rows if r["setting"] == s])) for s in SETTINGS}
-    cpu = {s: float(np.mean([r["fast_cpu_s_per_trial"] for r in rows if r["setting"] == s])) / cores
-           for s in SETTINGS}
-    out = figure_set_estimate(wall)
-    by_cpu = figure_set_estimate(cpu)
-    out["seconds_per_trial"] = wall
-    out["cpu_seconds_per_trial_per_core"] = cpu
-    out["seconds_by_setting_cpu"] = by_cpu["seconds_by_setting"]
-    out["total_cpu_s"] = by_cpu["total_s"]
+        for path in (True, False):  # one-off set-up and kernel loading, not timed
+            cpu_per_batch(seeds_list[0], path, 2)
+        compiled = [cpu_per_batch(n, True) for n in seeds_list]
+        out.append(SweepCost(model, seeds_list, batches, compiled, cpu_per_batch(seeds_list[-1], False)))
     return out
 
 
 # ----------------------------------------------------------------------------- driver
-def run_benchmark(scale: str = "full", *, seed: int = 0, sweeps: bool = True, log=None) -> dict:
+@dataclass
+class BenchmarkResult:
+    """Everything one benchmark run measured (:func:`run_benchmark`)."""
+
+    scale: str
+    sizes: BenchScale
+    machine: Machine
+    seed: int
+    side_by_side: list
+    scaling: dict
+    peak_memory: PeakMemory
+    sweeps: list | None
+    seconds: float = 0.0
+
+    def to_json(self) -> dict:
+        return {"scale": self.scale, "sizes": dataclasses.asdict(self.sizes), "machine": dataclasses.asdict(self.machine),
+                "seed": self.seed, "side_by_side": [r.to_json() for r in self.side_by_side],
+                "scaling": {k: dataclasses.asdict(v) for k, v in self.scaling.items()},
+                "peak_memory": dataclasses.asdict(self.peak_memory),
+                "sweeps": None if self.sweeps is None else [dataclasses.asdict(s) for s in self.sweeps],
+                "seconds": self.seconds}
+
+
+def run_benchmark(scale: str = "full", *, seed: int = 0, sweeps: bool = True, log=None) -> BenchmarkResult:
     """Run the whole benchmark at ``scale`` (a key of :data:`SCALES`) and return its results.
 
-    Side-by-side ratios for main, alternative and MHN at cues 1.0 and 0.5; scaling in n_h,
-    memories, batch and threads; peak RSS of a figure-sized batch in a fresh process; the
-    figure-set estimate; the Case Sequence sweep cost vs seeds (if ``sweeps`` and
-    ``sweeps`` is true). ``log`` is called with progress lines.
+    Side by side for every setting at the scale's cue levels; scaling in n_h, memories, batch and
+    threads; the peak memory of a figure-sized batch in a fresh process; the Case Sequence training
+    cost (if ``sweeps``). ``log`` is called with progress lines.
     """
     check_choice("scale", scale, tuple(SCALES))
     p = SCALES[scale]
     say = log or (lambda line: None)
     start = time.perf_counter()
-    results = {"scale": scale, "params": p, "machine": machine_info(), "targets": TARGETS, "seed": seed}
-    results["side_by_side"] = []
+    machine = machine_info()
+    rows = []
     for setting in SETTINGS:
-        for cue in CUES:
-            res = side_by_side(setting, cue, p["n_mem"], p["n_ref"], p["n_fast"], seed, shrink=p["shrink"])
-            results["side_by_side"].append(res)
-            say(
-                f"{setting:5s} cue={cue:.1f}: reference {res['reference_s_per_trial']:.3f} s/trial, "
-                f"slotless {res['fast_s_per_trial']:.4f} s/trial, ratio {res['ratio']:.1f}x, "
-                f"max|z| {res['agreement']['max_abs_z']:.2f} < {res['agreement']['threshold']:.2f}"
-            )
-    common = dict(setting="kwinner", n_mem=p["scaling_mem"], n_trials=p["scaling_trials"], seed=seed, shrink=p["shrink"])
-    results["scaling"] = {}
-    for kind, grid in (("n_h", "grid_nh"), ("n_mem", "grid_mem"), ("batch", "grid_batch"), ("threads", "grid_threads")):
-        values = list(p[grid])
-        results["scaling"][kind] = scaling(kind, values, **common)
-        say(f"scaling {kind}: " + ", ".join(
-            f"{v}: {s * 1e3:.1f} ms" for v, s in zip(values, results["scaling"][kind]["s_per_trial"])))
-    results["peak_rss"] = peak_rss_subprocess("kwinner", p["n_mem"], p["rss_trials"], p["shrink"])
-    say(f"peak RSS {results['peak_rss']['peak_rss_mib']:.0f} MiB ({p['rss_trials']} trials, fresh process)")
-    fig = figure_set_from_rows(results["side_by_side"])
-    fig["paper_scale"] = p["n_mem"] == 2000 and p["shrink"] == 1
-    results["figure_set"] = fig
-    say(f"figure set (estimate = per-trial cost x trials): {fig['total_s']:.0f} s wall, "
-        f"{fig['total_cpu_s']:.0f} s by CPU time over the cores")
-    results["sweeps"] = None
+        for cue in p.cues:
+            res = side_by_side(setting, cue, p, seed)
+            rows.append(res)
+            say(f"{setting:11s} cue={cue:.1f}: reference {res.reference.seconds:.3f} s/trial, slotless "
+                f"{res.fast.seconds:.4f} s/trial, ratio {res.ratio} (CPU {res.ratio_cpu}), max|z| "
+                f"{res.agreement.max_abs_z:.2f} < {res.agreement.threshold:.2f}")
+    common = dict(setting="kwinner", n_mem=p.scaling_mem, n_trials=p.scaling_trials, seed=seed, shrink=p.shrink)
+    grids = {"n_h": p.grid_nh, "n_mem": p.grid_mem, "batch": p.grid_batch, "threads": p.grid_threads}
+    scal = {}
+    for kind, grid in grids.items():
+        scal[kind] = scaling(kind, grid, **common)
+        say(f"scaling {kind}: " + ", ".join(f"{v}: {s * 1e3:.1f} ms" for v, s in zip(grid, scal[kind].s_per_trial)))
+    memory = peak_rss_subprocess("kwinner", p.n_mem, p.rss_trials, p.shrink)
+    say(f"peak RSS {memory.peak_rss_mib:.0f} MiB ({p.rss_trials} trials, fresh process)")
+    costs = None
     if sweeps:
         from ..attention import training
 
-        models = list(training.MODELS)
-        if p["sweep_models"] is not None:
-            models = models[: p["sweep_models"]]
-        results["sweeps"] = sweep_scaling(p["sweep_seeds"], p["sweep_batches"], models=models)
-        say(f"sweeps (estimate from {p['sweep_batches']} batches): "
-            f"{results['sweeps']['paper_estimate_total_s']:.0f} s")
-    results["seconds"] = time.perf_counter() - start
-    return results
+        models = list(training.MODELS)[: p.sweep_models] if p.sweep_models else None
+        costs = sweep_cost(p.sweep_seeds, p.sweep_batches, models=models)
+        for c in costs:
+            say(f"training {c.model}: {c.compiled_s_per_batch[-1] * 1e3:.2f} ms per batch at {c.seeds[-1]} seeds "
+                f"({c.speedup:.1f}x the readable step)")
+    return BenchmarkResult(scale, p, machine, seed, rows, scal, memory, costs, time.perf_counter() - start)
 
 
-def check_targets(results: dict) -> list[str]:
-    """Return a list of failed targets (empty: all met). Agreement failures are failures too.
+def check_targets(result: BenchmarkResult, targets: Targets = TARGETS, *, speed: bool | None = None) -> list[str]:
+    """The failed targets of ``result`` (empty: all met); disagreeing curves are failures too.
 
-    Speed targets apply only to results at paper sizes (``n_mem`` = 2000, no shrink).
+    ``speed``: check the ratio targets (default: only when the run used the paper's sizes, where the
+    targets are defined); peak memory and agreement are always checked.
     """
+    speed = result.sizes.paper_sizes if speed is None else speed
     failures = []
-    paper = results["params"]["n_mem"] == 2000 and results["params"]["shrink"] == 1
-    for res in results["side_by_side"]:
-        name = f"{res['setting']} cue={res['cue']}"
-        if not res["agreement"]["ok"]:
-            failures.append(f"{name}: curves differ (max |z| {res['agreement']['max_abs_z']:.2f} "
-                            f">= {res['agreement']['threshold']:.2f})")
-        if paper:
-            target = TARGETS["ratio_mhn_min"] if res["setting"] == "mhn" else TARGETS["ratio_kwinner_min"]
-            if res["ratio"] < target:
-                failures.append(f"{name}: ratio {res['ratio']:.1f}x < {target:.0f}x")
-    if paper:
-        if results["figure_set"]["total_cpu_s"] > TARGETS["figure_set_max_s"]:
-            failures.append(f"memory figure set {results['figure_set']['total_cpu_s']:.0f} s (estimate by CPU time "
-                            f"over the cores) > {TARGETS['figure_set_max_s']:.0f} s")
-        sweeps = results.get("sweeps") or {}
-        if "paper_estimate_2core_cpu_s" in sweeps and sweeps["paper_estimate_2core_cpu_s"] > TARGETS["sweeps_max_s"]:
-            failures.append(f"Case Sequence sweeps {sweeps['paper_estimate_2core_cpu_s']:.0f} s (estimate by CPU "
-                            f"time, models over {results['machine']['cores']} cores) > {TARGETS['sweeps_max_s']:.0f} s")
-    if results["peak_rss"]["peak_rss_mib"] > TARGETS["peak_rss_max_mib"]:
-        failures.append(f"peak RSS {results['peak_rss']['peak_rss_mib']:.0f} MiB > {TARGETS['peak_rss_max_mib']:.0f} MiB")
+    for res in result.side_by_side:
+        name = f"{res.setting} cue={res.cue}"
+        if not res.agreement.ok:
+            failures.append(f"{name}: curves differ (max |z| {res.agreement.max_abs_z:.2f} >= "
+                            f"{res.agreement.threshold:.2f})")
+        if speed:
+            target = targets.ratio[res.setting]
+            if res.ratio.value < target.wall:
+                failures.append(f"{name}: wall-clock ratio {res.ratio.value:.1f}x < {target.wall:g}x")
+            if res.ratio_cpu.value < target.cpu:
+                failures.append(f"{name}: CPU-time ratio {res.ratio_cpu.value:.1f}x < {target.cpu:g}x")
+    if result.peak_memory.peak_rss_mib >= targets.peak_rss_mib:
+        failures.append(f"peak RSS {result.peak_memory.peak_rss_mib:.0f} MiB >= {targets.peak_rss_mib:.0f} MiB")
     return failures
 
 
-def format_table(results: dict) -> str:
-    """The side-by-side table as text: setting, cue, s/trial for both, ratio, target, agreement."""
-    lines = [
-        f"{'setting':8s} {'cue':>4s} {'reference s/trial':>18s} {'slotless s/trial':>17s} "
-        f"{'ratio':>7s} {'target':>7s} {'CPU ratio':>9s} {'max|z|':>7s} {'bound':>6s}"
-    ]
-    for res in results["side_by_side"]:
-        target = TARGETS["ratio_mhn_min"] if res["setting"] == "mhn" else TARGETS["ratio_kwinner_min"]
+def format_table(result: BenchmarkResult, targets: Targets = TARGETS) -> str:
+    """The side-by-side table as text (setting, cue, s/trial of both, both ratios with their standard
+    errors, the targets, agreement), then peak memory and the Part II training cost."""
+    lines = [f"{'setting':11s} {'cue':>4s} {'reference s/trial':>17s} {'slotless s/trial':>16s} "
+             f"{'wall ratio':>15s} {'CPU ratio':>15s} {'target wall/CPU':>16s} {'max|z|':>7s} {'bound':>6s}"]
+    for res in result.side_by_side:
+        target = targets.ratio[res.setting]
         lines.append(
-            f"{res['setting']:8s} {res['cue']:4.1f} {res['reference_s_per_trial']:18.3f} "
-            f"{res['fast_s_per_trial']:17.4f} {res['ratio']:6.1f}x {target:6.0f}x {res.get('ratio_cpu', math.nan):8.1f}x "
-            f"{res['agreement']['max_abs_z']:7.2f} {res['agreement']['threshold']:6.2f}"
-        )
-    fig = results["figure_set"]
-    lines.append(f"memory figure set (estimate: per-trial cost x {sum(fig['trials'].values())} trials): "
-                 f"{fig['total_cpu_s']:.0f} s by CPU time over the cores, {fig['total_s']:.0f} s by wall clock "
-                 f"under this run's load (target <= {TARGETS['figure_set_max_s']:.0f} s, checked on CPU time)")
-    sweeps = results.get("sweeps") or {}
-    if "paper_estimate_total_s" in sweeps:
-        lines.append(f"Case Sequence sweeps (estimate, 10 seeds x 5000 batches, {len(sweeps['models'])} models): "
-                     f"{sweeps['paper_estimate_2core_cpu_s']:.0f} s by CPU time over the cores "
-                     f"({sweeps['paper_estimate_2core_s']:.0f} s by wall clock; "
-                     f"{sweeps['paper_estimate_cpu_total_s']:.0f} s CPU one after the other; "
-                     f"target <= {TARGETS['sweeps_max_s']:.0f} s, checked on CPU time)")
-    elif sweeps:
-        lines.append(f"Case Sequence sweeps: {sweeps.get('error')}")
-    lines.append(f"peak RSS {results['peak_rss']['peak_rss_mib']:.0f} MiB "
-                 f"(target < {TARGETS['peak_rss_max_mib']:.0f} MiB)")
+            f"{res.setting:11s} {res.cue:4.1f} {res.reference.seconds:17.3f} {res.fast.seconds:16.4f} "
+            f"{str(res.ratio):>15s} {str(res.ratio_cpu):>15s} {f'{target.wall:g}x / {target.cpu:g}x':>16s} "
+            f"{res.agreement.max_abs_z:7.2f} {res.agreement.threshold:6.2f}")
+    lines.append("ratios: mean reference s/trial over mean slotless s/trial, ± one standard error from the per-trial "
+                 "times (reference on one core; slotless on every core)")
+    mem = result.peak_memory
+    lines.append(f"peak RSS {mem.peak_rss_mib:.0f} MiB ({mem.n_trials} {mem.setting} trials in one call; "
+                 f"target < {targets.peak_rss_mib:.0f} MiB)")
+    for c in result.sweeps or []:
+        lines.append(f"training {c.model:13s} {c.compiled_s_per_batch[-1] * 1e3:6.2f} ms CPU per batch of "
+                     f"{c.seeds[-1]} seeds, {c.speedup:4.1f}x the readable torch step")
     return "\n".join(lines)

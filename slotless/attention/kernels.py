@@ -1,0 +1,608 @@
+"""Compiled (Numba) training steps of Part II: one batch of the MHN-Transformer or of the minimal
+transformer, for every seed of a stack, in one call.
+
+Book: {ref}`ch-training` runs the sweeps; {ref}`ch-methods` specifies the step
+({prf:ref}`alg-mhn-transformer-step`, ``eq-methods-mhn-store``, ``eq-methods-mhn-query``,
+``eq-methods-mhn-grads``, ``eq-methods-wk-rules``, ``eq-methods-transformer``,
+``eq-methods-transformer-grads``). The readable torch functions of :mod:`slotless.attention.mhn`,
+:mod:`slotless.attention.rules` and :mod:`slotless.attention.transformer` compute the same steps;
+:func:`slotless.attention.training.run_sweep` uses these kernels when it can, and the tests hold the
+two paths equal (float64 to 1e-12 over hundreds of batches; float32 within rounding).
+
+Why compiled. A training step of these tiny models is a few thousand arithmetic operations per seed,
+so in torch it is bound by dispatch overhead. Every token of the Case Sequence Task is one-hot, so a
+key ``W_K x`` is a column of ``W_K``, and all products with items reduce to the Gram-like matrices
+``W_K^T W_K`` and ``W_K^T W_Q`` (3L x 3L, once per batch) and to lookups. Sums over a batch of
+outer products with one-hot query tokens are grouped by query token, so each gradient is a handful of
+small matrix products per batch. The arithmetic is the same as in the readable path; only the order
+of summation (hence the rounding) differs.
+
+Inputs are token indices, not one-hot tensors: ``tok (S, B, C)`` (the context items,
+``letter + L * case``), ``qtok (S, B)`` (the query token, ``2L + letter``) and ``target (S, B)``
+(0 lowercase, 1 uppercase). Slow weights are numpy arrays updated in place: ``W_Q, W_K (S, d_k, 3L)``,
+``W_V (S, 2, 3L)``. ``prm`` holds the float constants in the weights' dtype.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+__all__ = ["RULE_CODES", "DIAGNOSTIC_RULES", "PRM_BETA", "PRM_LR", "PRM_KEY_LR", "PRM_GAMMA", "mhn_batch_step", "transformer_batch_step"]
+
+#: Integer codes of the W_K rules (``eq-methods-wk-rules``) inside the compiled step.
+RULE_CODES = {"fixed": 0, "via_mhn": 1, "qk_align": 2, "hebbian": 3, "exact_onehot": 4, "exact_reinstatement": 5}
+#: The W_K rules whose directions :func:`mhn_batch_step` writes when diagnosing, in this order (then the
+#: transformer's true W_K gradient).
+DIAGNOSTIC_RULES = ("via_mhn", "qk_align", "hebbian", "exact_onehot", "exact_reinstatement")
+#: Positions in the ``prm`` array of constants (in the weights' dtype).
+PRM_BETA, PRM_LR, PRM_KEY_LR, PRM_GAMMA = 0, 1, 2, 3
+
+
+@nb.njit(cache=True)
+def _softmax(logits, n, out):
+    """``out[:n]`` = softmax of ``logits[:n]`` (max-subtracted, as :func:`slotless.attention.tensors.softmax`)."""
+    m = logits[0]
+    for u in range(1, n):
+        if logits[u] > m:
+            m = logits[u]
+    tot = m - m  # a zero of the logits' dtype (m is finite: some logit is)
+    for u in range(n):
+        out[u] = np.exp(logits[u] - m)
+        tot += out[u]
+    for u in range(n):
+        out[u] = out[u] / tot
+
+
+@nb.njit(cache=True)
+def _via_mhn_part(s, c, xt, item, W_K, GK, W_oh, W_hi0, has_items, mask_unrecruited, beta, A, G0, scratch):
+    """One sequence's part of the ``via_mhn`` W_K direction (``eq-methods-wk-rules``): the memory is queried
+    with the re-keyed reinstated item ``k~ = W_K x~``; ``A += c x~^T`` (c: the unit signals of the stored
+    items, by token) and, for free units with initial keys, ``G0 += W_hi0^T g x~^T``."""
+    nh, dk = W_hi0.shape
+    d = xt.shape[0]
+    proj, kt, drive, aK, cvec = scratch
+    zero = beta - beta
+    one = zero + 1
+    for i in range(d):
+        pv = zero
+        for i2 in range(d):
+            pv += GK[i, i2] * xt[i2]
+        proj[i] = pv
+    if not has_items:
+        for k in range(dk):
+            kv = zero
+            for i in range(d):
+                kv += W_K[s, k, i] * xt[i]
+            kt[k] = kv
+    for u in range(nh):
+        if item[u] >= 0:
+            drive[u] = beta * proj[item[u]]
+        elif mask_unrecruited:
+            drive[u] = -np.inf
+        elif has_items:
+            drive[u] = beta * zero
+        else:
+            dot = zero
+            for k in range(dk):
+                dot += W_hi0[u, k] * kt[k]
+            drive[u] = beta * dot
+    _softmax(drive, nh, aK)
+    yk0 = zero
+    yk1 = zero
+    for u in range(nh):
+        yk0 += W_oh[0, u] * aK[u]
+        yk1 += W_oh[1, u] * aK[u]
+    yk0 -= one if c == 0 else zero
+    yk1 -= one if c == 1 else zero
+    au = zero
+    for u in range(nh):
+        uu = yk0 * W_oh[0, u] + yk1 * W_oh[1, u]
+        drive[u] = uu
+        au += aK[u] * uu
+    for i in range(d):
+        cvec[i] = zero
+    for u in range(nh):
+        g = aK[u] * (drive[u] - au)
+        if item[u] >= 0:
+            cvec[item[u]] += g
+        elif not has_items:
+            for k in range(dk):
+                gw = g * W_hi0[u, k]
+                for i in range(d):
+                    G0[k, i] += gw * xt[i]
+    for i2 in range(d):
+        for i in range(d):
+            A[i2, i] += cvec[i2] * xt[i]
+
+
+@nb.njit(cache=True)
+def mhn_batch_step(W_Q, W_K, W_V, tok, qtok, target, raw, W_items, has_items, rule, via_output, mask_unrecruited,
+                   prm, acc, loss, coll, diagnose, directions):  # pragma: no cover - compiled
+    """One MHN-Transformer training batch for every seed ({prf:ref}`alg-mhn-transformer-step`).
+
+    Per sequence: one-shot 1-winner storage of the context (``eq-methods-mhn-store``; ties among the
+    maximal drives to the largest ``1 + tie_noise``, the first if equal), the query
+    (``eq-methods-mhn-query``), the local W_Q and W_V gradients (``eq-methods-mhn-grads``) and the W_K
+    direction of ``rule`` (:data:`RULE_CODES`, ``eq-methods-wk-rules``); then W_Q, W_V and W_K are
+    updated in place in that order. ``raw (S, B, n)``: the float32 draws of
+    :func:`slotless.attention.mhn.draw_fast_init` in its layout (W_hi0 if no projections, W_oh0,
+    W_reinst0, tie noise); ``W_items (n_h, 3L)`` with ``has_items``; ``via_output``: W_V learns from the
+    MHN output instead of the reinstated item. Writes ``acc, loss, coll (S,)``: the batch's accuracy,
+    loss (of the QV error with a fixed W_K, else of the MHN output) and collision fraction.
+
+    ``diagnose``: also write ``directions (S, 6, d_k, 3L)``, from the same batch and the pre-update
+    weights: the W_K direction of each rule of :data:`DIAGNOSTIC_RULES` (whatever rule trains) and, last,
+    the true W_K gradient of the slot-based transformer on the same batch (gamma = beta); they never
+    change training.
+    """
+    S, dk, d = W_K.shape
+    B, C = tok.shape[1], tok.shape[2]
+    nh = W_items.shape[0]
+    n_hi = 0 if has_items else nh * dk
+    o_oh, o_re = n_hi, n_hi + 2 * nh
+    o_tn = o_re + nh * d
+    beta, lr, key_lr = prm[PRM_BETA], prm[PRM_LR], prm[PRM_KEY_LR]
+    zero = prm[PRM_BETA] - prm[PRM_BETA]
+    one = zero + 1
+    two = one + one
+    half = one / two
+    GK = np.empty((d, d), W_K.dtype)  # W_K^T W_K: gram of keys
+    MQ = np.empty((d, d), W_K.dtype)  # W_K^T W_Q: drive of a stored item for a query token
+    CQ = np.empty((d, d), W_K.dtype)  # [qt, i]: sum over the batch of the W_Q readout through stored items
+    HQ0 = np.empty((d, dk), W_K.dtype)  # [qt, k]: the same through free units' initial keys
+    dWV = np.empty((2, d), W_K.dtype)
+    A = np.empty((d, d), W_K.dtype)  # rule accumulators, see the end of the batch
+    G0 = np.empty((dk, d), W_K.dtype)
+    T = np.empty((d, d), W_K.dtype)
+    G = np.empty((dk, d), W_K.dtype)
+    W_Qn = np.empty((dk, d), W_K.dtype)
+    holder = np.empty(nh, np.int64)
+    drive = np.empty(nh, W_K.dtype)
+    a = np.empty(nh, W_K.dtype)
+    aK = np.empty(nh, W_K.dtype)
+    W_oh = np.empty((2, nh), W_K.dtype)
+    item = np.empty(nh, np.int64)
+    # diagnostics: every rule's accumulators, and the transformer's W_K readout per query token
+    Av = np.zeros((d, d), W_K.dtype)
+    G0v = np.zeros((dk, d), W_K.dtype)
+    S2 = np.zeros((d, d), W_K.dtype)
+    T2 = np.zeros((d, d), W_K.dtype)
+    R4 = np.zeros((d, d), W_K.dtype)
+    CT = np.zeros((d, d), W_K.dtype)
+    ta = np.empty(C, W_K.dtype)
+    W_hi0 = np.zeros((nh, dk), W_K.dtype)
+    xt = np.empty(d, W_K.dtype)
+    wte = np.empty(d, W_K.dtype)
+    cvec = np.empty(d, W_K.dtype)
+    kt = np.empty(dk, W_K.dtype)
+    proj = np.empty(d, W_K.dtype)
+    scratch = (proj, kt, drive, aK, cvec)
+    for s in range(S):
+        for i in range(d):
+            for j in range(d):
+                gk = zero
+                mq = zero
+                for k in range(dk):
+                    gk += W_K[s, k, i] * W_K[s, k, j]
+                    mq += W_K[s, k, i] * W_Q[s, k, j]
+                GK[i, j] = gk
+                MQ[i, j] = mq
+        CQ[:] = zero
+        HQ0[:] = zero
+        dWV[:] = zero
+        A[:] = zero
+        G0[:] = zero
+        T[:] = zero
+        if diagnose:
+            Av[:] = zero
+            G0v[:] = zero
+            S2[:] = zero
+            T2[:] = zero
+            R4[:] = zero
+            CT[:] = zero
+        n_right = 0
+        n_coll = 0
+        tot_loss = zero
+        for b in range(B):
+            r = raw[s, b]
+            # ---- storage (eq-methods-mhn-store)
+            if not has_items:
+                for u in range(nh):
+                    for k in range(dk):
+                        W_hi0[u, k] = half * r[u * dk + k]
+            for u in range(nh):
+                holder[u] = -1
+            hit = False
+            for t in range(C):
+                xt_tok = tok[s, b, t]
+                top = -np.inf
+                for u in range(nh):
+                    proj_u = W_items[u, xt_tok] if has_items else zero
+                    j = holder[u]
+                    if j >= 0:
+                        drive[u] = GK[tok[s, b, j], xt_tok] + proj_u
+                    elif has_items:
+                        drive[u] = proj_u
+                    else:
+                        dot = zero
+                        for k in range(dk):
+                            dot += W_K[s, k, xt_tok] * W_hi0[u, k]
+                        drive[u] = dot + proj_u
+                    if drive[u] > top:
+                        top = drive[u]
+                best, best_score = 0, -one
+                for u in range(nh):
+                    score = one + r[o_tn + t * nh + u]
+                    if drive[u] >= top and score > best_score:
+                        best, best_score = u, score
+                hit = hit or holder[best] >= 0
+                holder[best] = t
+            n_coll += 1 if hit else 0
+            # a unit holding an item stores it (one-hot: W_reinst[u] = x_j, kept as the index item[u])
+            # and its value W_V x_j; a free unit keeps its initial draws (W_reinst[u] = raw row)
+            for u in range(nh):
+                j = holder[u]
+                if j >= 0:
+                    item[u] = tok[s, b, j]
+                    W_oh[0, u] = W_V[s, 0, item[u]]
+                    W_oh[1, u] = W_V[s, 1, item[u]]
+                else:
+                    item[u] = -1
+                    W_oh[0, u] = r[o_oh + u]
+                    W_oh[1, u] = r[o_oh + nh + u]
+            # ---- query (eq-methods-mhn-query)
+            qt = qtok[s, b]
+            for u in range(nh):
+                if item[u] >= 0:
+                    drive[u] = beta * MQ[item[u], qt]
+                elif mask_unrecruited:
+                    drive[u] = -np.inf
+                elif has_items:
+                    drive[u] = beta * zero
+                else:
+                    dot = zero
+                    for k in range(dk):
+                        dot += W_hi0[u, k] * W_Q[s, k, qt]
+                    drive[u] = beta * dot
+            _softmax(drive, nh, a)
+            y0 = zero
+            y1 = zero
+            for u in range(nh):
+                y0 += W_oh[0, u] * a[u]
+                y1 += W_oh[1, u] * a[u]
+            for i in range(d):
+                xt[i] = zero
+            for u in range(nh):
+                if item[u] >= 0:
+                    xt[item[u]] += a[u]
+                else:
+                    o = o_re + u * d
+                    for i in range(d):
+                        xt[i] += a[u] * r[o + i]
+            c = target[s, b]
+            n_right += 1 if (1 if y1 > y0 else 0) == c else 0
+            # ---- local gradients (eq-methods-mhn-grads)
+            e0 = -(one if c == 0 else zero)
+            e1 = -(one if c == 1 else zero)
+            v0 = zero
+            v1 = zero
+            for i in range(d):
+                v0 += W_V[s, 0, i] * xt[i]
+                v1 += W_V[s, 1, i] * xt[i]
+            e0 += v0
+            e1 += v1
+            for i in range(d):
+                wte[i] = e0 * W_V[s, 0, i] + e1 * W_V[s, 1, i]
+            au = zero
+            for u in range(nh):
+                if item[u] >= 0:
+                    uu = wte[item[u]]
+                else:
+                    uu = zero
+                    o = o_re + u * d
+                    for i in range(d):
+                        uu += r[o + i] * wte[i]
+                drive[u] = uu
+                au += a[u] * uu
+            for i in range(d):
+                cvec[i] = zero
+            for u in range(nh):
+                g = beta * (a[u] * (drive[u] - au))
+                if item[u] >= 0:
+                    cvec[item[u]] += g
+                elif not has_items:
+                    for k in range(dk):
+                        HQ0[qt, k] += g * W_hi0[u, k]
+            for i in range(d):
+                CQ[qt, i] += cvec[i]
+            if via_output:
+                ev0 = y0 - (one if c == 0 else zero)
+                ev1 = y1 - (one if c == 1 else zero)
+            else:
+                ev0, ev1 = e0, e1
+            for i in range(d):
+                dWV[0, i] += ev0 * xt[i]
+                dWV[1, i] += ev1 * xt[i]
+            if rule == 0:
+                tot_loss += e0 * e0 + e1 * e1
+            else:
+                f0 = y0 - (one if c == 0 else zero)
+                f1 = y1 - (one if c == 1 else zero)
+                tot_loss += f0 * f0 + f1 * f1
+            # ---- the W_K rule's per-sequence part (eq-methods-wk-rules)
+            if rule == 1:  # via_mhn: query the memory with the re-keyed reinstated item
+                _via_mhn_part(s, c, xt, item, W_K, GK, W_oh, W_hi0, has_items, mask_unrecruited, beta, A, G0, scratch)
+            elif rule == 2 or rule == 3:  # qk_align / hebbian: sum x~ x~^T and x~ per query token
+                for i in range(d):
+                    T[qt, i] += xt[i]
+                if rule == 2:
+                    for i2 in range(d):
+                        for i in range(d):
+                            A[i2, i] += xt[i2] * xt[i]
+            elif rule == 4:  # exact_onehot: x~ * (W_V^T e) - (y_hat^T e) x~, per query token
+                ye = (e0 + (one if c == 0 else zero)) * e0 + (e1 + (one if c == 1 else zero)) * e1
+                for i in range(d):
+                    T[qt, i] += xt[i] * wte[i] - ye * xt[i]
+            if diagnose:
+                _via_mhn_part(s, c, xt, item, W_K, GK, W_oh, W_hi0, has_items, mask_unrecruited, beta, Av, G0v,
+                              scratch)
+                ye = (e0 + (one if c == 0 else zero)) * e0 + (e1 + (one if c == 1 else zero)) * e1
+                for i in range(d):
+                    T2[qt, i] += xt[i]
+                    R4[qt, i] += xt[i] * wte[i] - ye * xt[i]
+                    for i2 in range(d):
+                        S2[i2, i] += xt[i2] * xt[i]
+                # the slot-based transformer on the same sequence (gamma = beta): its W_K readout
+                for t in range(C):
+                    ta[t] = beta * MQ[tok[s, b, t], qt]
+                _softmax(ta, C, ta)
+                h0 = zero
+                h1 = zero
+                for t in range(C):
+                    h0 += ta[t] * W_V[s, 0, tok[s, b, t]]
+                    h1 += ta[t] * W_V[s, 1, tok[s, b, t]]
+                f0 = h0 - (one if c == 0 else zero)
+                f1 = h1 - (one if c == 1 else zero)
+                for t in range(C):
+                    item_t = tok[s, b, t]
+                    CT[qt, item_t] += beta * ta[t] * ((W_V[s, 0, item_t] - h0) * f0 + (W_V[s, 1, item_t] - h1) * f1)
+        acc[s] = n_right / B
+        coll[s] = n_coll / B
+        loss[s] = tot_loss
+        # ---- updates: W_Q, then W_V, then W_K (alg-mhn-transformer-step)
+        for k in range(dk):
+            for qt in range(d):
+                hv = zero
+                for i in range(d):
+                    hv += W_K[s, k, i] * CQ[qt, i]
+                W_Qn[k, qt] = W_Q[s, k, qt] - lr * (two * (hv + HQ0[qt, k]))
+        if diagnose:
+            for k in range(dk):
+                for i in range(d):
+                    gv = zero
+                    gq = zero
+                    gh = zero
+                    go = zero
+                    gr = zero
+                    gt = zero
+                    for j in range(d):
+                        gv += W_K[s, k, j] * Av[j, i]
+                        gq += W_K[s, k, j] * S2[j, i] - W_Qn[k, j] * T2[j, i]
+                        gh -= W_Qn[k, j] * T2[j, i]
+                        go += W_Q[s, k, j] * R4[j, i]
+                        gr += W_Q[s, k, j] * CQ[j, i]
+                        gt += W_Q[s, k, j] * CT[j, i]
+                    directions[s, 0, k, i] = two * beta * (gv + G0v[k, i])
+                    directions[s, 1, k, i] = two * gq
+                    directions[s, 2, k, i] = gh
+                    directions[s, 3, k, i] = two * beta * go
+                    directions[s, 4, k, i] = two * gr
+                    directions[s, 5, k, i] = two * gt
+        for ci in range(2):
+            for i in range(d):
+                W_V[s, ci, i] = W_V[s, ci, i] - lr * (two * dWV[ci, i])
+        if rule != 0:
+            for k in range(dk):
+                for i in range(d):
+                    gv = zero
+                    if rule == 1:
+                        for i2 in range(d):
+                            gv += W_K[s, k, i2] * A[i2, i]
+                        gv = two * beta * (gv + G0[k, i])
+                    elif rule == 2:
+                        for i2 in range(d):
+                            gv += W_K[s, k, i2] * A[i2, i] - W_Qn[k, i2] * T[i2, i]
+                        gv = two * gv
+                    elif rule == 3:
+                        for qt in range(d):
+                            gv -= W_Qn[k, qt] * T[qt, i]
+                    elif rule == 4:
+                        for qt in range(d):
+                            gv += W_Q[s, k, qt] * T[qt, i]
+                        gv = two * beta * gv
+                    else:  # exact_reinstatement: the stored-key path of the QV loss
+                        for qt in range(d):
+                            gv += W_Q[s, k, qt] * CQ[qt, i]
+                        gv = two * gv
+                    G[k, i] = gv
+            for k in range(dk):
+                for i in range(d):
+                    W_K[s, k, i] = W_K[s, k, i] - key_lr * G[k, i]
+        for k in range(dk):
+            for qt in range(d):
+                W_Q[s, k, qt] = W_Qn[k, qt]
+
+
+@nb.njit(cache=True)
+def transformer_batch_step(W_Q, W_K, W_V, tok, qtok, target, paper_time_gradient, prm, acc, loss):
+    """One training batch of the minimal transformer for every seed (``eq-methods-transformer``,
+    ``eq-methods-transformer-grads``): forward pass, the explicit gradients of the summed loss
+    (``paper_time_gradient``: the paper-time quirk, unscaled softmax and no gamma in every gradient
+    term), and the update of W_Q, W_K and W_V in place. Writes ``acc, loss (S,)``."""
+    S, dk, d = W_K.shape
+    B, C = tok.shape[1], tok.shape[2]
+    gamma, lr = prm[PRM_GAMMA], prm[PRM_LR]
+    zero = gamma - gamma
+    one = zero + 1
+    two = one + one
+    MQ = np.empty((d, d), W_K.dtype)
+    CQ = np.empty((d, d), W_K.dtype)  # [qt, i]: sum over the batch of X g for query token qt
+    dWV = np.empty((2, d), W_K.dtype)
+    sc = np.empty(C, W_K.dtype)
+    a = np.empty(C, W_K.dtype)
+    ap = np.empty(C, W_K.dtype)
+    dQ = np.empty((dk, d), W_K.dtype)
+    dK = np.empty((dk, d), W_K.dtype)
+    for s in range(S):
+        for i in range(d):
+            for j in range(d):
+                mq = zero
+                for k in range(dk):
+                    mq += W_K[s, k, i] * W_Q[s, k, j]
+                MQ[i, j] = mq
+        CQ[:] = zero
+        dWV[:] = zero
+        n_right = 0
+        tot_loss = zero
+        for b in range(B):
+            qt = qtok[s, b]
+            for t in range(C):
+                sc[t] = MQ[tok[s, b, t], qt]
+                a[t] = gamma * sc[t]
+            _softmax(a, C, a)
+            y0 = zero
+            y1 = zero
+            for t in range(C):
+                y0 += a[t] * W_V[s, 0, tok[s, b, t]]
+                y1 += a[t] * W_V[s, 1, tok[s, b, t]]
+            c = target[s, b]
+            n_right += 1 if (1 if y1 > y0 else 0) == c else 0
+            e0 = y0 - (one if c == 0 else zero)
+            e1 = y1 - (one if c == 1 else zero)
+            tot_loss += e0 * e0 + e1 * e1
+            if paper_time_gradient:  # every gradient term uses the unscaled softmax, no gamma
+                _softmax(sc, C, ap)
+                m0 = zero
+                m1 = zero
+                for t in range(C):
+                    m0 += ap[t] * W_V[s, 0, tok[s, b, t]]
+                    m1 += ap[t] * W_V[s, 1, tok[s, b, t]]
+                scale = one
+            else:
+                for t in range(C):
+                    ap[t] = a[t]
+                m0, m1, scale = y0, y1, gamma
+            for t in range(C):  # x~ = sum_t a_t x_t has a_t at each (distinct) context token
+                item = tok[s, b, t]
+                dWV[0, item] += e0 * ap[t]
+                dWV[1, item] += e1 * ap[t]
+                g = scale * ap[t] * ((W_V[s, 0, item] - m0) * e0 + (W_V[s, 1, item] - m1) * e1)
+                CQ[qt, item] += g
+        acc[s] = n_right / B
+        loss[s] = tot_loss
+        for k in range(dk):
+            for j in range(d):
+                hq = zero
+                hk = zero
+                for i in range(d):
+                    hq += W_K[s, k, i] * CQ[j, i]
+                    hk += W_Q[s, k, i] * CQ[i, j]
+                dQ[k, j] = two * hq
+                dK[k, j] = two * hk
+        for k in range(dk):
+            for j in range(d):
+                W_Q[s, k, j] = W_Q[s, k, j] - lr * dQ[k, j]
+                W_K[s, k, j] = W_K[s, k, j] - lr * dK[k, j]
+        for ci in range(2):
+            for i in range(d):
+                W_V[s, ci, i] = W_V[s, ci, i] - lr * (two * dWV[ci, i])
+
+
+# ------------------------------------------------------------------ torch's CPU generator, compiled
+_MT_N = 624
+_MT_M = 397
+_MT_MATRIX_A = np.uint32(0x9908B0DF)
+_MT_UPPER = np.uint32(0x80000000)
+_MT_LOWER = np.uint32(0x7FFFFFFF)
+#: Byte offsets in ``torch.Generator.get_state()`` (CPU): ``left`` (int32), ``next`` (uint64) and the
+#: 624 state words (one uint64 each) of its Mersenne twister.
+_STATE_LEFT, _STATE_NEXT, _STATE_WORDS = 8, 16, 24
+
+
+@nb.njit(cache=True)
+def _mt_twist(state):
+    """Regenerate the 624 words of an MT19937 state (the reference algorithm, as torch's ``at::mt19937``)."""
+    one = np.uint32(1)
+    for i in range(_MT_N - _MT_M):
+        y = (state[i] & _MT_UPPER) | (state[i + 1] & _MT_LOWER)
+        state[i] = state[i + _MT_M] ^ (y >> one) ^ (_MT_MATRIX_A * (y & one))
+    for i in range(_MT_N - _MT_M, _MT_N - 1):
+        y = (state[i] & _MT_UPPER) | (state[i + 1] & _MT_LOWER)
+        state[i] = state[i + _MT_M - _MT_N] ^ (y >> one) ^ (_MT_MATRIX_A * (y & one))
+    y = (state[_MT_N - 1] & _MT_UPPER) | (state[0] & _MT_LOWER)
+    state[_MT_N - 1] = state[_MT_M - 1] ^ (y >> one) ^ (_MT_MATRIX_A * (y & one))
+
+
+@nb.njit(cache=True)
+def mt_uniform_fill(states, cursor, out):  # pragma: no cover - compiled
+    """Fill ``out[s]`` (float32, any shape per seed, in memory order) with the numbers that
+    ``torch.rand(..., generator=g_s)`` would draw from the CPU generator whose Mersenne-twister state
+    is ``states[s] (624,) uint32`` with ``cursor[s] = (left, next)``; advances the states.
+
+    torch's CPU ``uniform_`` for float32 takes one 32-bit output per number and returns
+    ``(y & (2**24 - 1)) * 2**-24`` (exact in float32). Used by the compiled training step for the
+    fast-weight draws of every batch ({prf:ref}`alg-mhn-transformer-step`), so that they are the
+    readable path's draws without a torch call per seed.
+    """
+    S = states.shape[0]
+    for s in range(S):
+        st = states[s]
+        left = cursor[s, 0]
+        nxt = cursor[s, 1]
+        flat = out[s].ravel()
+        n = 0
+        while n < flat.shape[0]:
+            if left == 1:  # the next draw regenerates the state (torch: --left == 0)
+                _mt_twist(st)
+                left = _MT_N + 1
+                nxt = 0
+            m = min(left - 1, flat.shape[0] - n)  # draws left before the next regeneration
+            for j in range(m):  # a branch-free (vectorised) block
+                y = st[nxt + j]
+                y ^= y >> np.uint32(11)
+                y ^= (y << np.uint32(7)) & np.uint32(0x9D2C5680)
+                y ^= (y << np.uint32(15)) & np.uint32(0xEFC60000)
+                y ^= y >> np.uint32(18)
+                flat[n + j] = np.float32(y & np.uint32(0xFFFFFF)) * np.float32(5.9604644775390625e-08)
+            n += m
+            nxt += m
+            left -= m
+        cursor[s, 0] = left
+        cursor[s, 1] = nxt
+
+
+def mt_states(generators):
+    """The Mersenne-twister states of CPU ``torch.Generator`` objects, for :func:`mt_uniform_fill`
+    ({prf:ref}`alg-mhn-transformer-step`): ``(states (S, 624) uint32, cursor (S, 2) int64)``."""
+    states = np.empty((len(generators), _MT_N), dtype=np.uint32)
+    cursor = np.empty((len(generators), 2), dtype=np.int64)
+    for s, g in enumerate(generators):
+        raw = g.get_state().numpy()
+        states[s] = np.frombuffer(raw, dtype="<u8", count=_MT_N, offset=_STATE_WORDS)
+        cursor[s, 0] = np.frombuffer(raw, dtype="<i4", count=1, offset=_STATE_LEFT)[0]
+        cursor[s, 1] = np.frombuffer(raw, dtype="<u8", count=1, offset=_STATE_NEXT)[0]
+    return states, cursor
+
+
+def set_mt_states(generators, states, cursor) -> None:
+    """Write states advanced by :func:`mt_uniform_fill` back into the ``torch.Generator`` objects
+    ({prf:ref}`alg-mhn-transformer-step`), so that torch's own draws continue from there."""
+    import torch
+
+    for s, g in enumerate(generators):
+        raw = g.get_state().numpy().copy()
+        raw[_STATE_WORDS:_STATE_WORDS + 8 * _MT_N] = states[s].astype("<u8").view(np.uint8)
+        raw[_STATE_LEFT:_STATE_LEFT + 4] = np.array([cursor[s, 0]], dtype="<i4").view(np.uint8)
+        raw[_STATE_NEXT:_STATE_NEXT + 8] = np.array([cursor[s, 1]], dtype="<u8").view(np.uint8)
+        g.set_state(torch.from_numpy(raw))
