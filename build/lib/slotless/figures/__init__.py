@@ -1,1 +1,0 @@
-"""Figure-drawing code of the book's chapters, one module per chapter."""
