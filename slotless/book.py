@@ -47,6 +47,7 @@ __all__ = [
     "grid_run",
     "split_run",
     "claim_runs",
+    "glue",
     "glue_values",
     "GRID_MODELS",
     "GENERALISATION_MODELS",
@@ -499,19 +500,25 @@ def claim_runs(res: dict) -> dict:
     return out
 
 
-def glue_values(**values) -> None:
-    """Glue each value for the page's prose (myst-nb ``glue``, not displayed), as a plain Python number or string,
-    so that ``{glue:text}`key:.2f``` formats it. Book: ``sec-methods-experiments``."""
-    from myst_nb import glue
+def glue(name: str, value, display: bool = False) -> None:
+    """myst-nb's ``glue`` for the page's prose, with the value as a plain Python number or string, so that
+    ``{glue:text}`name:.2f``` can format it (a numpy scalar's text is ``np.float64(...)``, which the book
+    build cannot format). Booleans become "yes"/"no". Book: ``sec-methods-experiments``."""
+    from myst_nb import glue as myst_glue
 
+    if isinstance(value, (bool, np.bool_)):
+        value = "yes" if value else "no"
+    elif isinstance(value, (np.integer, int)):
+        value = int(value)
+    elif isinstance(value, (np.floating, float)):
+        value = float(value)
+    myst_glue(name, value, display=display)
+
+
+def glue_values(**values) -> None:
+    """:func:`glue` each keyword's value under its name. Book: ``sec-methods-experiments``."""
     for key, value in values.items():
-        if isinstance(value, (bool, np.bool_)):
-            value = "yes" if value else "no"
-        elif isinstance(value, (np.integer, int)):
-            value = int(value)
-        elif isinstance(value, (np.floating, float)):
-            value = float(value)
-        glue(key, value, display=False)
+        glue(key, value)
 
 
 def training_plan(sizes: TrainingSizes) -> TrainingPlan:
