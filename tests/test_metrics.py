@@ -51,7 +51,7 @@ def test_paired_dprime_invariant_to_common_shift_and_pairing_matters():
     np.testing.assert_allclose(metrics.paired_dprime(real + 3.0, pseudo + 3.0), d, rtol=1e-10)
     # 3-D input gives the same answer as the flat (200, E) layout
     np.testing.assert_allclose(metrics.paired_dprime(real.reshape(10, 20, 7), pseudo.reshape(10, 20, 7)), d)
-    # re-pairing keeps RD but changes d' (pitfall §8.3)
+    # re-pairing keeps RD but changes d' (a known pitfall: d' is not a function of RD)
     perm = rng.permutation(20)
     pseudo_shuffled = pseudo.reshape(10, 20, 7)[:, perm]
     np.testing.assert_allclose(metrics.raw_difference(real, pseudo_shuffled), metrics.raw_difference(real, pseudo))

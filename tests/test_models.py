@@ -121,7 +121,7 @@ def test_storage_with_projections_is_distinct_at_init_and_holds_items():
 
 
 def _store_by_definition(W_K, W_V, X, W_hi0, W_oh0, W_reinst0, tie_noise, W_items):
-    """Spec §5.4 written out for one seed: dense fast weights overwritten one item at a time."""
+    """The fast-weight store written out for one seed: dense fast weights overwritten one item at a time."""
     B, C, _ = X.shape
     nh = W_oh0.shape[-1]
     out = {k: [] for k in ("W_hi", "W_oh", "W_reinst", "winners", "collided")}

@@ -55,6 +55,30 @@ def _softmax(logits, n, out):
 
 
 @nb.njit(cache=True)
+def _attend(item, item_scores, key, W_hi0, beta, has_items, mask_unrecruited, drive, out):
+    """``out`` = the memory's attention over its ``nh`` hidden units for one query (``eq-methods-mhn-query``):
+    softmax of ``beta`` times each unit's match. A unit holding item ``j`` (``item[u] = j``, one-hot
+    reinstatement) matches with ``item_scores[j]``; a free unit is masked out (``mask_unrecruited``), scores 0
+    once items are stored, or else matches ``key`` with its initial key row ``W_hi0[u]``. ``drive`` is
+    scratch of length ``nh``."""
+    nh, dk = W_hi0.shape
+    zero = beta - beta
+    for u in range(nh):
+        if item[u] >= 0:
+            drive[u] = beta * item_scores[item[u]]
+        elif mask_unrecruited:
+            drive[u] = -np.inf
+        elif has_items:
+            drive[u] = beta * zero
+        else:
+            dot = zero
+            for k in range(dk):
+                dot += W_hi0[u, k] * key[k]
+            drive[u] = beta * dot
+    _softmax(drive, nh, out)
+
+
+@nb.njit(cache=True)
 def _via_mhn_part(s, c, xt, item, W_K, GK, W_oh, W_hi0, has_items, mask_unrecruited, beta, A, G0, scratch):
     """One sequence's part of the ``via_mhn`` W_K direction (``eq-methods-wk-rules``): the memory is queried
     with the re-keyed reinstated item ``k~ = W_K x~``; ``A += c x~^T`` (c: the unit signals of the stored
@@ -75,19 +99,7 @@ def _via_mhn_part(s, c, xt, item, W_K, GK, W_oh, W_hi0, has_items, mask_unrecrui
             for i in range(d):
                 kv += W_K[s, k, i] * xt[i]
             kt[k] = kv
-    for u in range(nh):
-        if item[u] >= 0:
-            drive[u] = beta * proj[item[u]]
-        elif mask_unrecruited:
-            drive[u] = -np.inf
-        elif has_items:
-            drive[u] = beta * zero
-        else:
-            dot = zero
-            for k in range(dk):
-                dot += W_hi0[u, k] * kt[k]
-            drive[u] = beta * dot
-    _softmax(drive, nh, aK)
+    _attend(item, proj, kt, W_hi0, beta, has_items, mask_unrecruited, drive, aK)
     yk0 = zero
     yk1 = zero
     for u in range(nh):
@@ -253,19 +265,7 @@ def mhn_batch_step(W_Q, W_K, W_V, tok, qtok, target, raw, W_items, has_items, ru
                     W_oh[1, u] = r[o_oh + nh + u]
             # ---- query (eq-methods-mhn-query)
             qt = qtok[s, b]
-            for u in range(nh):
-                if item[u] >= 0:
-                    drive[u] = beta * MQ[item[u], qt]
-                elif mask_unrecruited:
-                    drive[u] = -np.inf
-                elif has_items:
-                    drive[u] = beta * zero
-                else:
-                    dot = zero
-                    for k in range(dk):
-                        dot += W_hi0[u, k] * W_Q[s, k, qt]
-                    drive[u] = beta * dot
-            _softmax(drive, nh, a)
+            _attend(item, MQ[:, qt], W_Q[s, :, qt], W_hi0, beta, has_items, mask_unrecruited, drive, a)
             y0 = zero
             y1 = zero
             for u in range(nh):

@@ -862,16 +862,23 @@ def _fast_trial(pool, targets, cues, idx, u1, u2, p, prm, tie_seed, acc, trace, 
                 for j in range(phi):
                     o[inputs[u, j]] += wyx[u, j]
         _select_top(o, s, lowest, step_key(tie_seed, PHASE_RETRIEVE_OUTPUT, q), sel, vbuf, ubuf, pbuf, tau[2:3])
-        x = targets[q]
-        for a in range(x.shape[0]):
-            xmark[x[a]] = True
-        hit = 0
-        for a in range(s):
-            if xmark[sel[a]]:
-                hit += 1
-        for a in range(x.shape[0]):
-            xmark[x[a]] = False
-        acc[q] = hit / s
+        acc[q] = _fraction_selected(sel, s, targets[q], xmark)
+
+
+@nb.njit(cache=True)
+def _fraction_selected(sel, s, x, xmark):
+    """The fraction of the ``s`` selected outputs ``sel[:s]`` that are active units ``x`` of the stored
+    pattern (retrieval accuracy, ``eq-methods-accuracy``). ``xmark`` is an all-False scratch over the inputs,
+    left all-False."""
+    for a in range(x.shape[0]):
+        xmark[x[a]] = True
+    hit = 0
+    for a in range(s):
+        if xmark[sel[a]]:
+            hit += 1
+    for a in range(x.shape[0]):
+        xmark[x[a]] = False
+    return hit / s
 
 
 @nb.njit(cache=True)
@@ -977,15 +984,7 @@ def _bitpacked_mhn_trial(pool, targets, cues, u1, u2, p, prm, tie_seed, acc, tra
         for j in range(n_i):  # a never-won unit: its initial return weights, general selection
             o[j] = u2[u, j]
         _select_top(o, s, lowest, step_key(tie_seed, PHASE_RETRIEVE_OUTPUT, q), sel, vbuf, ubuf, pbuf, tau)
-        for a in range(x.shape[0]):
-            xmark[x[a]] = True
-        hit = 0
-        for a in range(s):
-            if xmark[sel[a]]:
-                hit += 1
-        for a in range(x.shape[0]):
-            xmark[x[a]] = False
-        acc[q] = hit / s
+        acc[q] = _fraction_selected(sel, s, x, xmark)
 
 
 class TrialParams(NamedTuple):

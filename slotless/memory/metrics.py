@@ -139,7 +139,7 @@ def _ddof(ddof) -> int:
     return check_int("ddof", ddof, 0, 1)
 
 
-# ------------------------------------------------------------------- §2.5 accuracy curves
+# ------------------------------------------------------------------------------ accuracy curves
 class AccuracyCurves(NamedTuple):
     """Mean accuracy per age (``(E,)`` each) and its SEM over runs (ddof = 1).
     Book: ``eq-methods-accuracy`` ({ref}`ch-retention`).
@@ -168,7 +168,7 @@ def accuracy_curves(acc_real, acc_pseudo) -> AccuracyCurves:
     return AccuracyCurves(real.mean(axis=0), pseudo.mean(axis=0), real_sem, pseudo_sem)
 
 
-# ----------------------------------------------------------- §2.6 samples x runs, d', RD
+# ----------------------------------------------------------------------- samples x runs, d', RD
 def split_samples(acc, n_samples: int = 10) -> np.ndarray:
     """Reshape ``(n_samples * T, E)`` runs into ``(n_samples, T, E)`` samples.
 
@@ -228,7 +228,7 @@ def sample_means(acc, n_samples: int = 10) -> np.ndarray:
     return split_samples(acc, n_samples).mean(axis=1)
 
 
-# ------------------------------------------------------------ §2.7 SEM and markers
+# ------------------------------------------------------------------------------ SEM and markers
 def sem(x, axis: int = 0, ddof: int = 0) -> np.ndarray:
     """Standard error ``SD^(ddof)/sqrt(n)`` along ``axis`` (the authors' band, ``eq-methods-markers``, uses ddof = 0).
 
@@ -329,7 +329,7 @@ def bh_fdr(p, q: float = 0.01) -> BHResult:
     return BHResult(reject.reshape(arr.shape), np.asarray(adjusted).reshape(arr.shape))
 
 
-# ---------------------------------------------------------------- §2.8 exponential fits
+# ----------------------------------------------------------------------------- exponential fits
 class ExpFit(NamedTuple):
     """OLS fit ``ln RD(a) = ln C - lam * a`` (``eq-methods-expfit``).
 
@@ -398,7 +398,7 @@ def exp_fit_excluding_floored(rd, ages=None, age_range=(1, 200), floor: float = 
     return exp_fit(rd, ages, age_range, floor, exclude_floored=True)
 
 
-# --------------------------------------------------------------------- §4 AUC and d'_A
+# --------------------------------------------------------------------------------- AUC and d'_A
 def mann_whitney_u(real, pseudo, axis: int = -2) -> np.ndarray:
     """Mann-Whitney U of ``real`` over ``pseudo`` along ``axis`` (ties count 1/2).
 
@@ -444,7 +444,7 @@ def auc_dprime(real, pseudo, axis: int = -2) -> np.ndarray:
     return np.sqrt(2.0) * special.ndtri((u + 0.5) / (n + 1.0))
 
 
-# ---------------------------------------------------------------------- §4.3 SDT d'
+# --------------------------------------------------------------------------------------- SDT d'
 class SDTResult(NamedTuple):
     """Textbook yes/no d' per age: ``dprime = z(H) - z(F)`` with Hautus-corrected rates.
 
@@ -486,7 +486,7 @@ def sdt_dprime(real, pseudo, percentile: float = 95.0, threshold: float | None =
     return SDTResult(d, H, F, hits / n_r, fas / n_p, hits, fas, theta)
 
 
-# --------------------------------------------------------------------- §4.5 bootstrap
+# ------------------------------------------------------------------------------------ bootstrap
 def bootstrap_ci(
     data,
     statistic: Callable[..., np.ndarray] | None = None,
@@ -604,7 +604,7 @@ def bootstrap_measures(
     return BootstrapMeasures(out["auc"], out["dprime_auc"], out["dprime_sdt"], out["dz"], theta)
 
 
-# --------------------------------------------------------------- §4.6 degeneracy flags
+# ----------------------------------------------------------------------------- degeneracy flags
 class DegeneracyFlags(NamedTuple):
     """Boolean ``(E,)`` flags of ages where a measure is degenerate ({ref}`ch-controls`).
 
@@ -634,7 +634,7 @@ def degeneracy_flags(acc_real, acc_pseudo, n_samples: int = 10, threshold: float
     return DegeneracyFlags((sd < SD_ZERO).any(axis=0), (a == 0) | (a == 1), rate)
 
 
-# ---------------------------------------------------------------------- §4.7 windows
+# -------------------------------------------------------------------------------------- windows
 def window_labels(windows=WINDOWS) -> list[str]:
     """``["1-20", "21-50", ...]`` for the windows. Book: ``sec-methods-measures`` ({ref}`ch-controls`)."""
     return [f"{lo}-{hi}" for lo, hi in windows]
