@@ -165,9 +165,6 @@ def test_attention_claim_functions_on_constructed_runs():
     assert c.key_rate_effect(lose, win).holds and not c.key_rate_effect(win, win).holds
     assert c.collisions_explain_failures(lose, win).holds
     assert not c.collisions_explain_failures(_run_arrays(np.full(10, 0.6)), win).holds  # failures without collisions
-    half = _run_arrays(np.r_[np.ones(3), np.zeros(7)])
-    assert c.exact_rule_less_reliable_unmasked(half, win).holds
-    assert not c.exact_rule_less_reliable_unmasked(win, win).holds
     fast, slow = _run_arrays(np.ones(10), b99=np.full(10, 100.0)), _run_arrays(np.ones(10), b99=np.full(10, 300.0))
     assert c.exact_rule_faster_masked(fast, slow).holds and not c.exact_rule_faster_masked(slow, fast).holds
     assert c.generalises({"heldout_accuracy": np.full(10, 0.99)}).holds
