@@ -249,8 +249,9 @@ def ci_plan() -> dict:
     """Every run the Part II claims need at CI scale: name -> ``(SweepConfig, seeds)``, each trained on seeds
     ``0 .. seeds-1`` for :data:`CI_BATCHES` batches of :data:`CI_BATCH_SIZE` (master seed 0). :data:`CI_SEEDS`
     seeds by default; more where a claim needs them to be decided: 20 for the runs whose success rate is near 0.9 or
-    that pair with them, and 50 for QK-MHN (its case-invariance check averages over seeds). ``"frozen"`` (Fixed-W_K at learning rate 0) is a mutation: a
-    model that fails without any key collision ({ref}`sec-training-claims`)."""
+    that pair with them, and 50 for QK-MHN, whose case-invariance interval is taken over its perfect seeds.
+    ``"frozen"`` (Fixed-W_K at learning rate 0) is a mutation: a model that fails without any key collision
+    ({ref}`sec-training-claims`)."""
     plan = {
         "transformer": (resolve_config("transformer"), CI_SEEDS),
         "mhn-fixed-wk": (resolve_config("mhn-fixed-wk"), 20),
