@@ -4,7 +4,7 @@
 # Other targets: book-quick (the whole book at the small CI scale), lab (JupyterLab on the book),
 # kernel (register the `slotless` Jupyter kernel), golden (regenerate tests/golden),
 # bench (speed benchmarks), clean,
-# cache-clean (prune result-cache entries that the current source can never use again).
+# cache-clean (prune result-cache entries and compiled-kernel caches that the current source can never use again).
 #
 # Variables:
 #   PYTHON=python3.11   the interpreter that creates .venv (it must be Python 3.11)

@@ -22,11 +22,10 @@ import os as _os
 
 import numba as _numba
 
-from .io import PACKAGE_DIR as _PACKAGE_DIR
-from .io import source_hash as _source_hash
+from .io import numba_cache_dir as _numba_cache_dir
 
 # numba's on-disk cache notices edits to the file of a cached function, but not to the functions it
 # compiles in from other modules. One cache directory per version of the package source makes a
 # stale kernel impossible.
 if not _os.environ.get("NUMBA_CACHE_DIR"):
-    _numba.config.CACHE_DIR = str(_PACKAGE_DIR / "__pycache__" / f"numba-{_source_hash()[:16]}")
+    _numba.config.CACHE_DIR = str(_numba_cache_dir())

@@ -44,6 +44,7 @@ from .io import (
     check_output,
     os_error_message,
     prune_cache,
+    prune_numba_caches,
     save_fallback,
     source_hash,
     strict_json_bytes,
@@ -378,7 +379,8 @@ def _add_cache_clean(sub) -> None:
         "cache-clean", help="remove result-cache entries that can never be used again", formatter_class=_Help,
         description="Remove, from each directory and its subdirectories, the result-cache entries made by another "
                     "version of the slotless source or under other versions of Python, NumPy, Numba or PyTorch, "
-                    "damaged entries, and temporary files left by interrupted writes. Other files are left alone.")
+                    "damaged entries, and temporary files left by interrupted writes; and the package's compiled-kernel "
+                    "caches of older source versions (unless NUMBA_CACHE_DIR is set). Other files are left alone.")
     parser.add_argument("directories", nargs="*", metavar="DIR",
                         help="cache directories (default: $SLOTLESS_CACHE)")
     parser.add_argument("--dry-run", action="store_true", help="only list what would be removed")
@@ -408,6 +410,11 @@ def _cache_clean(args, say) -> int:
         if not args.quiet:
             verb = "would remove" if args.dry_run else "removed"
             say(f"{directory}: {verb} {removed} file(s), kept {kept} current entr{'y' if kept == 1 else 'ies'}")
+    if not os.environ.get("NUMBA_CACHE_DIR"):  # the compiled kernels of older source versions, too
+        stale = prune_numba_caches(dry_run=args.dry_run)
+        if stale and not args.quiet:
+            verb = "would remove" if args.dry_run else "removed"
+            say(f"{verb} {len(stale)} compiled-kernel cache(s) of older source versions")
     return 0
 
 

@@ -47,6 +47,8 @@ __all__ = [
     "TEMP_PREFIX",
     "OutputTarget",
     "PruneReport",
+    "numba_cache_dir",
+    "prune_numba_caches",
     "check_output",
     "check_writable",
     "write_output",
@@ -74,6 +76,7 @@ _ENTRY_FORMAT = 1
 #: The file name of an entry: its key (32 hexadecimal digits) and .npz. Nothing else in a cache directory
 #: is ever deleted by :func:`prune_cache`.
 _ENTRY_NAME = re.compile(r"[0-9a-f]{32}\.npz")
+_NUMBA_DIR = re.compile(r"numba-[0-9a-f]{16}")
 
 
 # ------------------------------------------------------------------------------ the source
@@ -502,6 +505,34 @@ class PruneReport:
 
     kept: int = 0
     removed: list = field(default_factory=list)
+
+
+def numba_cache_dir(root: Path | None = None) -> Path:
+    """The Numba cache directory of this version of the package source: ``__pycache__/numba-<hash>`` of the
+    package (``slotless/__init__.py`` points Numba at it unless ``NUMBA_CACHE_DIR`` is set)."""
+    return (PACKAGE_DIR / "__pycache__" if root is None else Path(root)) / f"numba-{source_hash()[:16]}"
+
+
+def prune_numba_caches(root: str | os.PathLike | None = None, *, dry_run: bool = False) -> list:
+    """Remove the Numba cache directories of other versions of the package source (``numba-<hash>`` beside
+    :func:`numba_cache_dir`, one per source version, so they pile up while the source is edited). Other
+    directories are left alone. Returns the removed (or, with ``dry_run``, removable) directory names."""
+    import shutil
+
+    root = PACKAGE_DIR / "__pycache__" if root is None else Path(root)
+    current = numba_cache_dir(root).name
+    if not root.is_dir():
+        return []
+    stale = sorted(p for p in root.iterdir() if _NUMBA_DIR.fullmatch(p.name) and p.name != current
+                   and p.is_dir() and not p.is_symlink())
+    removed = []
+    for path in stale:
+        if not dry_run:
+            shutil.rmtree(path, ignore_errors=True)
+            if path.exists():
+                continue
+        removed.append(path.name)
+    return removed
 
 
 def prune_cache(directory: str | os.PathLike, *, dry_run: bool = False, stale_temp_seconds: float = 3600.0,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import functools
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -166,11 +167,25 @@ def test_make_cache_clean_prunes_old_source_versions(tmp_path):
     cache = tmp_path / "cache" / "paper"
     sio.cached_arrays({"k": 1}, lambda: {"x": np.arange(2)}, cache)
     (cache / ("a" * 32 + ".npz")).write_bytes(b"old and damaged")
-    proc = run_cli(["cache-clean", str(tmp_path / "cache")])
+    # NUMBA_CACHE_DIR set: the package's own compiled-kernel caches are not this test's business
+    proc = run_cli(["cache-clean", str(tmp_path / "cache")], env={**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)})
     assert proc.returncode == 0
     assert stderr_lines(proc) == [f"python -m slotless cache-clean: {tmp_path / 'cache'}: removed 1 file(s), "
                                   f"kept 1 current entry"]
     assert len(list(cache.iterdir())) == 1
+
+
+def test_cache_clean_removes_compiled_kernel_caches_of_older_sources(tmp_path):
+    current = sio.numba_cache_dir()
+    stale = current.parent / ("numba-" + ("0" * 16 if current.name != "numba-" + "0" * 16 else "1" * 16))
+    stale.mkdir(parents=True, exist_ok=True)
+    (stale / "old_kernel.nbi").write_bytes(b"compiled by an older source")
+    (tmp_path / "cache").mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    proc = run_cli(["cache-clean", str(tmp_path / "cache")], env=env)
+    assert proc.returncode == 0 and not stale.exists()
+    assert re.fullmatch(r"python -m slotless cache-clean: removed \d+ compiled-kernel cache\(s\) of older source "
+                        r"versions", stderr_lines(proc)[-1])
 
 
 # ------------------------------------------------------------------------------- item 2: safe writes

@@ -283,3 +283,21 @@ def test_entries_are_zip_archives_numpy_reads_without_pickle(tmp_path):
     assert zipfile.is_zipfile(entry)
     with np.load(entry, allow_pickle=False) as stored:
         assert stored["x"].tolist() == [0, 1]
+
+
+def test_prune_numba_caches_removes_only_other_source_versions(tmp_path):
+    current = io.numba_cache_dir(tmp_path)
+    old = tmp_path / ("numba-" + "0" * 16)
+    if old.name == current.name:  # pragma: no cover - a source hash of sixteen zeros
+        old = tmp_path / ("numba-" + "1" * 16)
+    for folder in (current, old):
+        folder.mkdir()
+        (folder / "kernel.nbi").write_bytes(b"index")
+    (tmp_path / "numba-notahash").mkdir()  # not a cache of ours: left alone
+    (tmp_path / "module.cpython-311.pyc").write_bytes(b"bytecode")
+    assert io.prune_numba_caches(tmp_path, dry_run=True) == [old.name] and old.is_dir()
+    assert io.prune_numba_caches(tmp_path) == [old.name]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([current.name, "numba-notahash",
+                                                                 "module.cpython-311.pyc"])
+    assert (current / "kernel.nbi").read_bytes() == b"index"
+    assert io.prune_numba_caches(tmp_path / "missing") == []
