@@ -381,9 +381,8 @@ class MemoryRun:
     dtype: str = "float32"
 
     def __post_init__(self):
-        from .memory.network import NetworkConfig
-        from .memory.patterns import cue_size
-        from .memory.protocol import ProtocolConfig
+        from .memory.network import DTYPES, NetworkConfig
+        from .memory.protocol import ProtocolConfig, check_fits
 
         if not isinstance(self.network, NetworkConfig):
             raise ConfigError(f"network={self.network!r} must be a NetworkConfig")
@@ -393,11 +392,8 @@ class MemoryRun:
         object.__setattr__(self, "seed", check_int("seed", self.seed, 0))
         if not isinstance(self.stream, str):
             raise ConfigError(f"stream={self.stream!r} must be a string")
-        check_choice("dtype", self.dtype, ("float32", "float64"))
-        cue_size(self.protocol.cue_fraction, self.network.active)
-        if self.protocol.data == "tree":
-            check_int("flips", self.protocol.flips, 0, min(self.network.active,
-                                                           self.network.n_input - self.network.active))
+        check_choice("dtype", self.dtype, DTYPES)
+        check_fits(self.network, self.protocol)
 
     def chunks(self, size: int) -> list[TrialChunk]:
         """The run cut into tasks of at most ``size`` consecutive trials."""
@@ -630,7 +626,7 @@ def grid_points(axes: dict) -> list[GridPoint]:
     preset)/f. The comparison MHN has n_h f units, full fan-in, k = 1 and eps = 1. An impossible point
     (k > n_h, a cue of no bits, ...) raises a one-line error naming the axis.
     """
-    from .memory.network import NetworkConfig, preset
+    from .memory.network import DTYPES, NetworkConfig, preset
     from .memory.protocol import protocol_preset
 
     axes = parse_grid(axes)
@@ -668,7 +664,7 @@ def grid_points(axes: dict) -> list[GridPoint]:
                                   "with at least 2 runs per sample")
             check_float("cue", v["cue"], 0.0, 1.0, lo_open=True)
             point = GridPoint(network, mhn, protocol, trials, samples, check_int("seed", v["seed"], 0),
-                              check_choice("dtype", v["dtype"], ("float32", "float64")), tuple(v.items()))
+                              check_choice("dtype", v["dtype"], DTYPES), tuple(v.items()))
             point.runs()  # validates cue size and flips against the network
         except ConfigError as error:
             message = str(error)

@@ -52,6 +52,7 @@ __all__ = [
     "run_trials_cached",
     "trial_seeds4",
     "trial_params",
+    "check_fits",
 ]
 
 DATA_KINDS = ("random", "tree")
@@ -266,11 +267,17 @@ def _validate(network, protocol, trials, seed, stream, first_trial, dtype, chunk
     engine = check_choice("engine", engine, ENGINES)
     if chunk_size is not None:
         chunk_size = check_int("chunk_size", chunk_size, 1)
-    if protocol.data == "tree":
-        hi = min(cfg.active, cfg.n_input - cfg.active)
-        check_int("flips", protocol.flips, 0, hi)
-    _pat.cue_size(protocol.cue_fraction, cfg.active)
+    check_fits(cfg, protocol)
     return cfg, trials, seed, first_trial, dtype, engine, chunk_size
+
+
+def check_fits(network: NetworkConfig, protocol: ProtocolConfig) -> None:
+    """Raise :class:`ConfigError` unless ``protocol`` can run on ``network``: the cue keeps a whole number of
+    the ``active`` ones (``eq-methods-trial``) and, for tree data, the flips per edge fit the pattern
+    (``eq-methods-tree``: at most ``min(s, n_i - s)``)."""
+    if protocol.data == "tree":
+        check_int("flips", protocol.flips, 0, min(network.active, network.n_input - network.active))
+    _pat.cue_size(protocol.cue_fraction, network.active)
 
 
 def run_trials(network, protocol: ProtocolConfig, trials: int, seed: int, stream="", *, first_trial: int = 0,
