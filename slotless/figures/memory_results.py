@@ -12,6 +12,7 @@ import numpy as np
 
 from ..book import COLORS
 from ..memory import theory as th
+from ..memory.metrics import sem
 
 __all__ = [
     "survival_figure",
@@ -30,7 +31,7 @@ def _kwinner_color(model: str) -> str:
 
 def _mean_se(x):
     """Mean over trials and its standard error (ddof 1), per age."""
-    return x.mean(axis=0), x.std(axis=0, ddof=1) / np.sqrt(len(x))
+    return x.mean(axis=0), sem(x, axis=0, ddof=1)
 
 
 def survival_figure(checks: dict, n_hidden: int, n_mem: int):
