@@ -274,7 +274,7 @@ class Scale:
     #: overlap (``n_probe``) and the flips of the probes (``probe_flips``, of s = 100), the length of the
     #: usage windows (``usage_window``) and the cue level of the retrieval demo (``cue``).
     kwinner: dict = field(default_factory=dict)
-    #: {ref}`ch-structured`: networks (``nets``), sizes (``n_input``, ``active``, ``n_mem``), flips
+    #: {ref}`ch-structured`: networks (``nets``; their input layer sets n_i and s), memories (``n_mem``), flips
     #: (``flips``; ``flips_dprime`` for the d' design), trials (``curve_trials``; ``samples`` x ``runs``),
     #: the older ages of the d' claim (``older``: ages n_mem/20 + 1 to n_mem/2) and the similarity samples
     #: (``similarity_patterns`` per set, ``similarity_trees`` sets).
@@ -321,8 +321,8 @@ def scale(quick: bool) -> Scale:
         memory = dict(n_mem=200, acc_trials=30, samples=10, runs=10, max_age=200, young=(1, 5), old=(41, 200),
                       fit_ages=(1, 100))
         # tree data on the same networks as the random data
-        tree = dict(nets={"kwinner": nets["kwinner"], "mhn": nets["mhn"]}, n_input=200, active=20, n_mem=200,
-                    flips=(2, 4), flips_dprime=4, curve_trials=40, runs=20, similarity_patterns=300, similarity_trees=10, samples=10, older=(11, 100))
+        tree = dict(nets={"kwinner": nets["kwinner"], "mhn": nets["mhn"]}, n_mem=200, flips=(2, 4), flips_dprime=4,
+                    curve_trials=40, runs=20, similarity_patterns=300, similarity_trees=10, samples=10, older=(11, 100))
         kwinner = dict(n_learn=800, n_probe=20, **kwinner_common)
         memory_theory = MemoryTheorySizes(control_trials=200, kwinner_cues=(1.0,),
                                           windows=((1, 5), (6, 20), (21, 50), (51, 100), (101, 200)),
@@ -346,7 +346,7 @@ def scale(quick: bool) -> Scale:
         nets = {"kwinner": main, "kwinner-alt": alt, "mhn": mhn}
         memory = dict(n_mem=2000, acc_trials=100, samples=10, runs=20, max_age=1000, young=(1, 5), old=(101, 500),
                       fit_ages=(1, 200))
-        tree = dict(nets={"kwinner": main, "mhn": mhn}, n_input=1000, active=100, n_mem=2000, flips=(5, 10, 15, 20, 30),
+        tree = dict(nets={"kwinner": main, "mhn": mhn}, n_mem=2000, flips=(5, 10, 15, 20, 30),
                     flips_dprime=20, curve_trials=100, runs=20, similarity_patterns=300, similarity_trees=10,
                     samples=10, older=(101, 1000))
         kwinner = dict(n_learn=2000, n_probe=100, **kwinner_common)

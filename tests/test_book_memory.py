@@ -21,6 +21,8 @@ def test_part_one_sizes_at_both_scales():
         assert sc.tree["flips_dprime"] in sc.tree["flips"]
         assert sc.tree["older"] == (sc.tree["n_mem"] // 20 + 1, sc.tree["n_mem"] // 2)  # ages shown in ch-structured
         assert sc.tree["nets"]["kwinner"].connections == sc.tree["nets"]["mhn"].connections
+        tree_nets = sc.tree["nets"].values()  # ch-structured reads n_i and s from the K-winner's input layer
+        assert len({(c.n_input, c.active) for c in tree_nets}) == 1
         assert sc.memory.old[1] <= sc.memory.max_age <= sc.memory.n_mem
 
 
