@@ -169,3 +169,26 @@ def test_hand_built_weights_validation():
         T.hand_built_weights(4, 8, 0.0)
     with pytest.raises(ConfigError, match="context"):
         T.matching_attention_bound(0, 1.0)
+
+
+@pytest.mark.parametrize(("letters", "context", "fraction"), [(4, 4, 0.25), (4, 3, 0.5), (3, 2, 0.9), (2, 1, 0.5)])
+def test_task_stream_draws_what_draw_sequences_and_redraw_excluded_draw(letters, context, fraction):
+    # The compiled held-out stream must give the numpy path's sequences, call after call, from the same
+    # generator numbers; a small block forces many read-aheads, including in the middle of a redraw.
+    ids = T.sequence_ids(T.enumerate_sequences(letters, context), letters)
+    pick = np.random.default_rng(letters * 10 + context)
+    exclude = np.sort(pick.choice(ids, max(1, int(fraction * len(ids))), replace=False))
+    numpy_rng, stream_rng = trial_generator(7, 0, "task-stream"), trial_generator(7, 0, "task-stream")
+    stream = T.TaskStream(letters, context, stream_rng, exclude, block=37)
+    for n in (64, 1, 0, 200, 64, 5):
+        want = T.redraw_excluded(T.draw_sequences(letters, context, n, numpy_rng), letters, context, numpy_rng, exclude)
+        got = stream.draw(n)
+        for field in ("letters", "cases", "query"):
+            np.testing.assert_array_equal(getattr(got, field), getattr(want, field), err_msg=field)
+        assert not np.isin(T.sequence_ids(got, letters), exclude).any()
+
+
+def test_task_stream_refuses_an_exclusion_of_every_sequence():
+    every = T.sequence_ids(T.enumerate_sequences(2, 2), 2)
+    with pytest.raises(ConfigError, match="smaller held-out fraction"):
+        T.TaskStream(2, 2, trial_generator(1, 0, "x"), np.sort(every)).draw(4)

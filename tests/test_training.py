@@ -373,3 +373,18 @@ def test_collision_rate_at_init():
     assert rate != diagnostics.collision_rate_at_init(without, 2, 200, seed=2, stream="t")
     with pytest.raises(ConfigError, match="sequences"):
         diagnostics.collision_rate_at_init(without, 4, 2, seed=1, stream="t")
+
+
+def test_sweep_cost_starts_the_slow_sweeps_without_projections_first():
+    # The cost model orders the book's paper-scale plan as measured per seed and batch: MHN-W_K without
+    # projections (two queries of 16 initial key rows) first, then the other variants without projections,
+    # then everything with projections; it is linear in the number of seeds.
+    from slotless import book
+
+    plan = book.training_plan(book.scale(False).training).runs
+    costs = {name: training.sweep_cost(config, n) for name, (config, n) in plan.items()}
+    ranked = sorted(costs, key=costs.get, reverse=True)
+    assert ranked[0] == ("mhn-wk", "no projections")
+    assert {name.setting for name in ranked[:3]} == {"no projections"}
+    config, n = plan[ranked[5]]
+    assert training.sweep_cost(config, 2 * n) == pytest.approx(2 * costs[ranked[5]])

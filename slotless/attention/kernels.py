@@ -17,6 +17,12 @@ outer products with one-hot query tokens are grouped by query token, so each gra
 small matrix products per batch. The arithmetic is the same as in the readable path; only the order
 of summation (hence the rounding) differs.
 
+Without input projections every free unit's initial key row enters the storage and query steps; those
+drives are computed for all units at once with the units innermost (:func:`_initial_key_drives`), which
+vectorises without changing any unit's order of summation, so the results are those of the scalar loops bit
+for bit. :func:`draw_task_rows` draws the training sequences of a held-out split (the numpy path's
+sequences, from the same numbers).
+
 Inputs are token indices, not one-hot tensors: ``tok (S, B, C)`` (the context items,
 ``letter + L * case``), ``qtok (S, B)`` (the query token, ``2L + letter``) and ``target (S, B)``
 (0 lowercase, 1 uppercase). Slow weights are numpy arrays updated in place: ``W_Q, W_K (S, d_k, 3L)``,
@@ -28,7 +34,8 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-__all__ = ["RULE_CODES", "DIAGNOSTIC_RULES", "PRM_BETA", "PRM_LR", "PRM_KEY_LR", "PRM_GAMMA", "mhn_batch_step", "transformer_batch_step"]
+__all__ = ["RULE_CODES", "DIAGNOSTIC_RULES", "PRM_BETA", "PRM_LR", "PRM_KEY_LR", "PRM_GAMMA", "mhn_batch_step", "transformer_batch_step",
+           "mt_uniform_fill", "draw_task_rows"]
 
 #: Integer codes of the W_K rules (``eq-methods-wk-rules``) inside the compiled step.
 RULE_CODES = {"fixed": 0, "via_mhn": 1, "qk_align": 2, "hebbian": 3, "exact_onehot": 4, "exact_reinstatement": 5}
@@ -55,14 +62,16 @@ def _softmax(logits, n, out):
 
 
 @nb.njit(cache=True)
-def _attend(item, item_scores, key, W_hi0, beta, has_items, mask_unrecruited, drive, out):
+def _attend(item, item_scores, key, W_hi0T, beta, has_items, mask_unrecruited, drive, out):
     """``out`` = the memory's attention over its ``nh`` hidden units for one query (``eq-methods-mhn-query``):
     softmax of ``beta`` times each unit's match. A unit holding item ``j`` (``item[u] = j``, one-hot
     reinstatement) matches with ``item_scores[j]``; a free unit is masked out (``mask_unrecruited``), scores 0
-    once items are stored, or else matches ``key`` with its initial key row ``W_hi0[u]``. ``drive`` is
+    once items are stored, or else matches ``key`` with its initial key row ``W_hi0T[:, u]``. ``drive`` is
     scratch of length ``nh``."""
-    nh, dk = W_hi0.shape
+    dk, nh = W_hi0T.shape
     zero = beta - beta
+    if not has_items and not mask_unrecruited:
+        _initial_key_drives(W_hi0T, key, drive)
     for u in range(nh):
         if item[u] >= 0:
             drive[u] = beta * item_scores[item[u]]
@@ -71,21 +80,35 @@ def _attend(item, item_scores, key, W_hi0, beta, has_items, mask_unrecruited, dr
         elif has_items:
             drive[u] = beta * zero
         else:
-            dot = zero
-            for k in range(dk):
-                dot += W_hi0[u, k] * key[k]
-            drive[u] = beta * dot
+            drive[u] = beta * drive[u]
     _softmax(drive, nh, out)
 
 
 @nb.njit(cache=True)
-def _via_mhn_part(s, c, xt, item, W_K, GK, W_oh, W_hi0, has_items, mask_unrecruited, beta, A, G0, scratch):
+def _initial_key_drives(W_hi0T, key, out):
+    """``out[u]`` = ``W_hi0T[:, u] . key`` for every unit: the match of ``key`` with each unit's initial key
+    row (no input projections). Summed over ``k`` in ascending order for each unit, as a scalar loop would,
+    but with the units innermost so that the loop runs across units in vector lanes (same rounding)."""
+    dk, nh = W_hi0T.shape
+    for u in range(nh):
+        out[u] = key[0] - key[0]
+    for k in range(dk):
+        kv = key[k]
+        for u in range(nh):
+            out[u] += W_hi0T[k, u] * kv
+
+
+@nb.njit(cache=True)
+def _via_mhn_part(c, xt, item, WKT, GK, W_oh, W_hi0, W_hi0T, has_items, mask_unrecruited, beta, A, G0T, scratch):
     """One sequence's part of the ``via_mhn`` W_K direction (``eq-methods-wk-rules``): the memory is queried
     with the re-keyed reinstated item ``k~ = W_K x~``; ``A += c x~^T`` (c: the unit signals of the stored
-    items, by token) and, for free units with initial keys, ``G0 += W_hi0^T g x~^T``."""
+    items, by token) and, for free units with initial keys, ``G0 += W_hi0^T g x~^T``, kept transposed
+    (``G0T (3L, d_k)``). ``WKT``: the seed's W_K transposed (read without input projections only).
+    Each element is summed in the order of the scalar loops (same rounding); the loops run along d_k,
+    the longest axis, so that they vectorise."""
     nh, dk = W_hi0.shape
     d = xt.shape[0]
-    proj, kt, drive, aK, cvec = scratch
+    proj, kt, drive, aK, cvec, gw = scratch
     zero = beta - beta
     one = zero + 1
     for i in range(d):
@@ -95,11 +118,12 @@ def _via_mhn_part(s, c, xt, item, W_K, GK, W_oh, W_hi0, has_items, mask_unrecrui
         proj[i] = pv
     if not has_items:
         for k in range(dk):
-            kv = zero
-            for i in range(d):
-                kv += W_K[s, k, i] * xt[i]
-            kt[k] = kv
-    _attend(item, proj, kt, W_hi0, beta, has_items, mask_unrecruited, drive, aK)
+            kt[k] = zero
+        for i in range(d):
+            xi = xt[i]
+            for k in range(dk):
+                kt[k] += WKT[i, k] * xi
+    _attend(item, proj, kt, W_hi0T, beta, has_items, mask_unrecruited, drive, aK)
     yk0 = zero
     yk1 = zero
     for u in range(nh):
@@ -120,9 +144,11 @@ def _via_mhn_part(s, c, xt, item, W_K, GK, W_oh, W_hi0, has_items, mask_unrecrui
             cvec[item[u]] += g
         elif not has_items:
             for k in range(dk):
-                gw = g * W_hi0[u, k]
-                for i in range(d):
-                    G0[k, i] += gw * xt[i]
+                gw[k] = g * W_hi0[u, k]
+            for i in range(d):
+                xi = xt[i]
+                for k in range(dk):
+                    G0T[i, k] += gw[k] * xi
     for i2 in range(d):
         for i in range(d):
             A[i2, i] += cvec[i2] * xt[i]
@@ -165,7 +191,7 @@ def mhn_batch_step(W_Q, W_K, W_V, tok, qtok, target, raw, W_items, has_items, ru
     HQ0 = np.empty((d, dk), W_K.dtype)  # [qt, k]: the same through free units' initial keys
     dWV = np.empty((2, d), W_K.dtype)
     A = np.empty((d, d), W_K.dtype)  # rule accumulators, see the end of the batch
-    G0 = np.empty((dk, d), W_K.dtype)
+    G0T = np.empty((d, dk), W_K.dtype)  # transposed, see _via_mhn_part
     T = np.empty((d, d), W_K.dtype)
     G = np.empty((dk, d), W_K.dtype)
     W_Qn = np.empty((dk, d), W_K.dtype)
@@ -177,19 +203,23 @@ def mhn_batch_step(W_Q, W_K, W_V, tok, qtok, target, raw, W_items, has_items, ru
     item = np.empty(nh, np.int64)
     # diagnostics: every rule's accumulators, and the transformer's W_K readout per query token
     Av = np.zeros((d, d), W_K.dtype)
-    G0v = np.zeros((dk, d), W_K.dtype)
+    G0vT = np.zeros((d, dk), W_K.dtype)
     S2 = np.zeros((d, d), W_K.dtype)
     T2 = np.zeros((d, d), W_K.dtype)
     R4 = np.zeros((d, d), W_K.dtype)
     CT = np.zeros((d, d), W_K.dtype)
     ta = np.empty(C, W_K.dtype)
     W_hi0 = np.zeros((nh, dk), W_K.dtype)
+    W_hi0T = np.zeros((dk, nh), W_K.dtype)  # the same, units innermost (vectorised drives)
+    WKT = np.empty((d, dk), W_K.dtype)  # W_K[s] transposed: a token's key is a contiguous row
     xt = np.empty(d, W_K.dtype)
     wte = np.empty(d, W_K.dtype)
     cvec = np.empty(d, W_K.dtype)
     kt = np.empty(dk, W_K.dtype)
     proj = np.empty(d, W_K.dtype)
-    scratch = (proj, kt, drive, aK, cvec)
+    # _via_mhn_part's g W_hi0[u] per unit: float64 even for float32 weights, as its scalar form had it (there
+    # ``one = zero + 1`` is a float64, so the unit signals g are float64)
+    scratch = (proj, kt, drive, aK, cvec, np.empty(dk, np.float64))
     for s in range(S):
         for i in range(d):
             for j in range(d):
@@ -200,15 +230,19 @@ def mhn_batch_step(W_Q, W_K, W_V, tok, qtok, target, raw, W_items, has_items, ru
                     mq += W_K[s, k, i] * W_Q[s, k, j]
                 GK[i, j] = gk
                 MQ[i, j] = mq
+        if not has_items:
+            for i in range(d):
+                for k in range(dk):
+                    WKT[i, k] = W_K[s, k, i]
         CQ[:] = zero
         HQ0[:] = zero
         dWV[:] = zero
         A[:] = zero
-        G0[:] = zero
+        G0T[:] = zero
         T[:] = zero
         if diagnose:
             Av[:] = zero
-            G0v[:] = zero
+            G0vT[:] = zero
             S2[:] = zero
             T2[:] = zero
             R4[:] = zero
@@ -223,11 +257,14 @@ def mhn_batch_step(W_Q, W_K, W_V, tok, qtok, target, raw, W_items, has_items, ru
                 for u in range(nh):
                     for k in range(dk):
                         W_hi0[u, k] = half * r[u * dk + k]
+                        W_hi0T[k, u] = W_hi0[u, k]
             for u in range(nh):
                 holder[u] = -1
             hit = False
             for t in range(C):
                 xt_tok = tok[s, b, t]
+                if not has_items:  # every unit's initial-key drive (only free units read it)
+                    _initial_key_drives(W_hi0T, WKT[xt_tok], drive)
                 top = -np.inf
                 for u in range(nh):
                     proj_u = W_items[u, xt_tok] if has_items else zero
@@ -237,10 +274,7 @@ def mhn_batch_step(W_Q, W_K, W_V, tok, qtok, target, raw, W_items, has_items, ru
                     elif has_items:
                         drive[u] = proj_u
                     else:
-                        dot = zero
-                        for k in range(dk):
-                            dot += W_K[s, k, xt_tok] * W_hi0[u, k]
-                        drive[u] = dot + proj_u
+                        drive[u] = drive[u] + proj_u
                     if drive[u] > top:
                         top = drive[u]
                 best, best_score = 0, -one
@@ -265,7 +299,7 @@ def mhn_batch_step(W_Q, W_K, W_V, tok, qtok, target, raw, W_items, has_items, ru
                     W_oh[1, u] = r[o_oh + nh + u]
             # ---- query (eq-methods-mhn-query)
             qt = qtok[s, b]
-            _attend(item, MQ[:, qt], W_Q[s, :, qt], W_hi0, beta, has_items, mask_unrecruited, drive, a)
+            _attend(item, MQ[:, qt], W_Q[s, :, qt], W_hi0T, beta, has_items, mask_unrecruited, drive, a)
             y0 = zero
             y1 = zero
             for u in range(nh):
@@ -332,7 +366,7 @@ def mhn_batch_step(W_Q, W_K, W_V, tok, qtok, target, raw, W_items, has_items, ru
                 tot_loss += f0 * f0 + f1 * f1
             # ---- the W_K rule's per-sequence part (eq-methods-wk-rules)
             if rule == 1:  # via_mhn: query the memory with the re-keyed reinstated item
-                _via_mhn_part(s, c, xt, item, W_K, GK, W_oh, W_hi0, has_items, mask_unrecruited, beta, A, G0, scratch)
+                _via_mhn_part(c, xt, item, WKT, GK, W_oh, W_hi0, W_hi0T, has_items, mask_unrecruited, beta, A, G0T, scratch)
             elif rule == 2 or rule == 3:  # qk_align / hebbian: sum x~ x~^T and x~ per query token
                 for i in range(d):
                     T[qt, i] += xt[i]
@@ -345,7 +379,7 @@ def mhn_batch_step(W_Q, W_K, W_V, tok, qtok, target, raw, W_items, has_items, ru
                 for i in range(d):
                     T[qt, i] += xt[i] * wte[i] - ye * xt[i]
             if diagnose:
-                _via_mhn_part(s, c, xt, item, W_K, GK, W_oh, W_hi0, has_items, mask_unrecruited, beta, Av, G0v,
+                _via_mhn_part(c, xt, item, WKT, GK, W_oh, W_hi0, W_hi0T, has_items, mask_unrecruited, beta, Av, G0vT,
                               scratch)
                 ye = (e0 + (one if c == 0 else zero)) * e0 + (e1 + (one if c == 1 else zero)) * e1
                 for i in range(d):
@@ -393,7 +427,7 @@ def mhn_batch_step(W_Q, W_K, W_V, tok, qtok, target, raw, W_items, has_items, ru
                         go += W_Q[s, k, j] * R4[j, i]
                         gr += W_Q[s, k, j] * CQ[j, i]
                         gt += W_Q[s, k, j] * CT[j, i]
-                    directions[s, 0, k, i] = two * beta * (gv + G0v[k, i])
+                    directions[s, 0, k, i] = two * beta * (gv + G0vT[i, k])
                     directions[s, 1, k, i] = two * gq
                     directions[s, 2, k, i] = gh
                     directions[s, 3, k, i] = two * beta * go
@@ -409,7 +443,7 @@ def mhn_batch_step(W_Q, W_K, W_V, tok, qtok, target, raw, W_items, has_items, ru
                     if rule == 1:
                         for i2 in range(d):
                             gv += W_K[s, k, i2] * A[i2, i]
-                        gv = two * beta * (gv + G0[k, i])
+                        gv = two * beta * (gv + G0T[i, k])
                     elif rule == 2:
                         for i2 in range(d):
                             gv += W_K[s, k, i2] * A[i2, i] - W_Qn[k, i2] * T[i2, i]
@@ -556,30 +590,42 @@ def mt_uniform_fill(states, cursor, out):  # pragma: no cover - compiled
     readable path's draws without a torch call per seed.
     """
     S = states.shape[0]
+    fl = np.empty(_MT_N, np.float32)  # the tempered numbers of the current state
     for s in range(S):
         st = states[s]
         left = cursor[s, 0]
         nxt = cursor[s, 1]
         flat = out[s].ravel()
+        if left > 1:
+            _mt_numbers(st, fl)
         n = 0
         while n < flat.shape[0]:
             if left == 1:  # the next draw regenerates the state (torch: --left == 0)
                 _mt_twist(st)
+                _mt_numbers(st, fl)
                 left = _MT_N + 1
                 nxt = 0
             m = min(left - 1, flat.shape[0] - n)  # draws left before the next regeneration
-            for j in range(m):  # a branch-free (vectorised) block
-                y = st[nxt + j]
-                y ^= y >> np.uint32(11)
-                y ^= (y << np.uint32(7)) & np.uint32(0x9D2C5680)
-                y ^= (y << np.uint32(15)) & np.uint32(0xEFC60000)
-                y ^= y >> np.uint32(18)
-                flat[n + j] = np.float32(y & np.uint32(0xFFFFFF)) * np.float32(5.9604644775390625e-08)
+            flat[n:n + m] = fl[nxt:nxt + m]
             n += m
             nxt += m
             left -= m
         cursor[s, 0] = left
         cursor[s, 1] = nxt
+
+
+@nb.njit(cache=True)
+def _mt_numbers(state, out):
+    """``out[i]`` = the float32 number of state word ``i``: MT19937 tempering, then torch's
+    ``(y & (2**24 - 1)) * 2**-24``. One branch-free pass over the 624 words (vectorised)."""
+    for i in range(_MT_N):
+        y = state[i]
+        y ^= y >> np.uint32(11)
+        y ^= (y << np.uint32(7)) & np.uint32(0x9D2C5680)
+        y ^= (y << np.uint32(15)) & np.uint32(0xEFC60000)
+        y ^= y >> np.uint32(18)
+        # via int32 (the 24 bits fit): the int-to-float conversion of the vector units is signed
+        out[i] = np.float32(np.int32(y & np.uint32(0xFFFFFF))) * np.float32(5.9604644775390625e-08)
 
 
 def mt_states(generators):
@@ -606,3 +652,70 @@ def set_mt_states(generators, states, cursor) -> None:
         raw[_STATE_LEFT:_STATE_LEFT + 4] = np.array([cursor[s, 0]], dtype="<i4").view(np.uint8)
         raw[_STATE_NEXT:_STATE_NEXT + 8] = np.array([cursor[s, 1]], dtype="<u8").view(np.uint8)
         g.set_state(torch.from_numpy(raw))
+
+
+# ------------------------------------------------------------- training sequences with exclusions
+@nb.njit(cache=True)
+def _task_row(u, p, L, C, r, letters, cases, query, order):
+    """Sequence ``r`` from the ``L + C + 1`` uniform draws ``u[p:]``, as :func:`slotless.attention.task.draw_sequences`
+    makes it: letters = the first C of the argsort of ``u[p:p+L]`` (insertion sort: ties keep index order, as
+    numpy's sort of short rows does), cases ``u < 0.5``, query ``min(floor(C u), C - 1)``; returns its id
+    (:func:`slotless.attention.task.sequence_ids`). ``order``: int64 scratch of length L."""
+    for i in range(L):
+        order[i] = i
+    for i in range(1, L):
+        v = order[i]
+        key = u[p + v]
+        j = i - 1
+        while j >= 0 and u[p + order[j]] > key:
+            order[j + 1] = order[j]
+            j -= 1
+        order[j + 1] = v
+    ident = 0
+    for c in range(C):
+        letters[r, c] = order[c]
+        ident = ident * L + order[c]
+    for c in range(C):
+        cases[r, c] = 1 if u[p + L + c] < 0.5 else 0
+        ident = ident * 2 + cases[r, c]
+    query[r] = min(np.int64(u[p + L + C] * C), C - 1)
+    return ident * C + query[r]
+
+
+@nb.njit(cache=True)
+def _is_excluded(exclude, ident):
+    """Whether ``ident`` is in the sorted array ``exclude`` (binary search)."""
+    i = np.searchsorted(exclude, ident)
+    return i < exclude.shape[0] and exclude[i] == ident
+
+
+@nb.njit(cache=True)
+def draw_task_rows(u, pos, L, C, exclude, letters, cases, query, bad):  # pragma: no cover - compiled
+    """Fill ``letters, cases (n, C)`` and ``query (n,)`` with ``n`` sequences drawn from the uniform numbers
+    ``u[pos:]``, redrawing every sequence whose id is in the sorted array ``exclude``: the sequences, and the
+    numbers used, of :func:`slotless.attention.task.draw_sequences` followed by
+    :func:`slotless.attention.task.redraw_excluded` on a generator whose ``random()`` numbers are ``u[pos:]``
+    (``sec-methods-task``). Returns the position after the last number used; -1 if ``u`` ran out (nothing is
+    committed: call again with more numbers); -2 after 10 000 rounds of redraws. ``bad``: bool scratch (n,).
+    """
+    n = query.shape[0]
+    K = L + C + 1
+    order = np.empty(L, np.int64)
+    if pos + n * K > u.shape[0]:
+        return -1
+    for r in range(n):
+        bad[r] = _is_excluded(exclude, _task_row(u, pos, L, C, r, letters, cases, query, order))
+        pos += K
+    for _ in range(10_000):
+        n_bad = 0
+        for r in range(n):
+            n_bad += 1 if bad[r] else 0
+        if n_bad == 0:
+            return pos
+        if pos + n_bad * K > u.shape[0]:
+            return -1
+        for r in range(n):  # the excluded rows, in ascending order, from the next numbers
+            if bad[r]:
+                bad[r] = _is_excluded(exclude, _task_row(u, pos, L, C, r, letters, cases, query, order))
+                pos += K
+    return -2

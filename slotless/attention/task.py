@@ -35,6 +35,7 @@ __all__ = [
     "encode",
     "sample_batch",
     "redraw_excluded",
+    "TaskStream",
     "sequence_ids",
     "enumerate_sequences",
     "toy_two_letter_set",
@@ -171,6 +172,46 @@ def redraw_excluded(seqs: Sequences, letters: int, context: int, rng, exclude) -
         bad[:] = False
         bad[rows[excluded(new)]] = True  # only the redrawn rows can still be excluded
     raise ConfigError("exclude removes (almost) every sequence; use a smaller held-out fraction")
+
+
+class TaskStream:
+    """One seed's training sequences with the held-out ids ``exclude`` (sorted, non-empty) never drawn: the
+    same sequences, from the same numbers of ``rng``, as :func:`draw_sequences` followed by
+    :func:`redraw_excluded`, call after call, but drawn and checked by one compiled loop
+    (:func:`slotless.attention.kernels.draw_task_rows`) instead of several numpy calls per batch.
+
+    ``rng`` is read ahead in blocks of ``block`` numbers, so it must not be used for anything else.
+    Book: ``sec-methods-task`` ({ref}`ch-training`).
+    """
+
+    def __init__(self, letters: int, context: int, rng: np.random.Generator, exclude, block: int = 1 << 16):
+        self.letters, self.context = check_task(letters, context)
+        self.rng = rng
+        self.exclude = np.ascontiguousarray(exclude, dtype=np.int64)
+        self.block = check_int("block", block, 1)
+        self.numbers = np.empty(0)
+        self.pos = 0
+
+    def draw(self, n: int) -> Sequences:
+        """The next ``n`` sequences (none of them excluded)."""
+        from .kernels import draw_task_rows
+
+        n = check_int("n", n, 0)
+        L, C = self.letters, self.context
+        seqs = Sequences(np.empty((n, C), np.int64), np.empty((n, C), np.int64), np.empty(n, np.int64))
+        bad = np.empty(n, np.bool_)
+        while True:
+            pos = draw_task_rows(self.numbers, self.pos, L, C, self.exclude, seqs.letters, seqs.cases, seqs.query,
+                                 bad)
+            if pos >= 0:
+                self.pos = pos
+                return seqs
+            if pos == -2:
+                raise ConfigError("exclude removes (almost) every sequence; use a smaller held-out fraction")
+            # ran out of numbers: keep the unused ones and read the next block (nothing was committed)
+            more = max(self.block, n * (L + C + 1))
+            self.numbers = np.concatenate((self.numbers[self.pos:], self.rng.random(more)))
+            self.pos = 0
 
 
 def sample_batch(letters: int, context: int, batch_size: int, rng: np.random.Generator,

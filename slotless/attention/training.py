@@ -46,12 +46,12 @@ from .task import (
     HELDOUT_LETTERS,
     HELDOUT_SPLITS,
     Sequences,
+    TaskStream,
     check_heldout,
     check_task,
     draw_sequences,
     encode,
     heldout_split,
-    redraw_excluded,
     sequence_strings,
 )
 from .tensors import cosine, torch_dtype, torch_generators
@@ -75,6 +75,7 @@ __all__ = [
     "first_seeds",
     "cached_sweep",
     "cached_sweeps",
+    "sweep_cost",
     "training_key",
     "cached_plan",
     "PlanInfo",
@@ -317,15 +318,9 @@ class SweepResult:
     diverged_at: list = field(default_factory=list)
 
 
-def _draw_stack(letters, context, batch_size, rngs, excludes) -> Sequences:
-    seqs = []
-    for rng, ex in zip(rngs, excludes):
-        s = draw_sequences(letters, context, batch_size, rng)
-        if ex is not None:
-            s = redraw_excluded(s, letters, context, rng, ex)
-        seqs.append(s)
-    return Sequences(np.stack([s.letters for s in seqs]), np.stack([s.cases for s in seqs]),
-                     np.stack([s.query for s in seqs]))
+def _stack(seqs: list) -> Sequences:
+    """One :class:`Sequences` of shape ``(S, n, ...)`` from a list of S draws of n sequences."""
+    return Sequences(*(np.stack([getattr(q, f) for q in seqs]) for f in ("letters", "cases", "query")))
 
 
 def _predict(cfg: SweepConfig, weights: SlowWeights, X, xq, fast_gens=None, context=None):
@@ -476,13 +471,13 @@ def _run(cfg: SweepConfig, seed_list, batches, batch_size, seed, progress, strea
     task_rngs = [trial_generator(seed, s, streams.task) for s in seed_list]
     weight_gens = torch_generators(seed, seed_list, streams.weights)
     fast_gens = torch_generators(seed, seed_list, streams.fast)
-    excludes = [None] * S
     splits = None
     if cfg.heldout_split is not None:
         splits = [heldout_split(L, C, trial_generator(seed, s, streams.heldout), cfg.heldout_split,
                                 cfg.heldout_fraction, cfg.heldout_letters)
                   for s in seed_list]
-        excludes = [sp.test_ids for sp in splits]
+        # the same sequences as draw_sequences + redraw_excluded per seed and batch, drawn by a compiled loop
+        held_out_streams = [TaskStream(L, C, rng, sp.test_ids) for rng, sp in zip(task_rngs, splits)]
 
     if cfg.is_transformer:
         tc = cfg.transformer_config()
@@ -515,13 +510,13 @@ def _run(cfg: SweepConfig, seed_list, batches, batch_size, seed, progress, strea
         if b % chunk == 0:
             n_chunk = min(chunk, batches - b)
             if splits is None:  # one draw per seed per chunk; same numbers as batch-by-batch draws
-                seqs_chunk = _draw_stack(L, C, n_chunk * batch_size, task_rngs, excludes)
+                seqs_chunk = _stack([draw_sequences(L, C, n_chunk * batch_size, rng) for rng in task_rngs])
                 tokens_chunk = _token_indices(seqs_chunk, L) if compiled else None
         rows = slice((b % chunk) * batch_size, (b % chunk + 1) * batch_size)
         if splits is None:
             seqs = Sequences(seqs_chunk.letters[:, rows], seqs_chunk.cases[:, rows], seqs_chunk.query[:, rows])
         else:
-            seqs = _draw_stack(L, C, batch_size, task_rngs, excludes)
+            seqs = _stack([stream.draw(batch_size) for stream in held_out_streams])
         if compiled:
             tracked = extra if b % cfg.cosine_every == 0 else ()
             tokens = (_token_indices(seqs, L) if splits is not None
@@ -703,20 +698,35 @@ def cached_sweeps(configs, seeds=10, batches: int = 5000, batch_size: int = 64, 
     scheduler = (os.environ.get(SCHEDULER_ENV) or None) if workers is None else None
     local = max(1, min(workers or default_workers(), len(configs)))
 
-    def cost(i):  # rough relative CPU time, from timings of the paper-scale sweeps
-        c = configs[i]
-        return counts[i] * (0.4 if c.is_transformer else 1.0) * (1 + 0.6 * c.track_cosines / c.cosine_every)
+    priorities = [sweep_cost(c, n) for c, n in zip(configs, counts)]
 
     # longest first (highest priority), so that the workers finish at about the same time
     arguments = [(configs[i], counts[i], batches, batch_size, seed, cache_dir()) for i in range(len(configs))]
     engine = Engine(scheduler=scheduler) if scheduler else Engine(workers=local)
     with engine:
         results = map_tasks(_cached_sweep_quiet, arguments, engine=engine,
-                            priorities=[cost(i) for i in range(len(configs))])
+                            priorities=priorities)
     for _, _, notice in results:
         if notice:
             print(notice, end="")
     return [(arrays, hit) for arrays, hit, _ in results]
+
+
+def sweep_cost(config: SweepConfig, seeds: int) -> float:
+    """The rough relative CPU time of training ``seeds`` seeds of ``config``, from the measured cost per seed and
+    batch of the paper-scale sweeps of {ref}`ch-training` (one MHN model with projections = 1). Without input
+    projections every unit's initial key row enters each storage and query step, so the cost grows with
+    ``hidden x key_dim`` (and again with the ``via_mhn`` rule's second query); a held-out split redraws the
+    excluded sequences. :func:`cached_sweeps` starts the longest sweeps first, so that the workers finish at
+    about the same time (the result never depends on the order)."""
+    if config.is_transformer:
+        per_seed = 0.6
+    elif config.input_projections:
+        per_seed = 1.0
+    else:
+        per_seed = 1 + config.hidden * config.key_dim / 400 * (2.5 if config.wk_rule == "via_mhn" else 1.0)
+    per_seed *= 1 + 0.6 * config.track_cosines / config.cosine_every
+    return seeds * per_seed * (1.4 if config.heldout_split is not None else 1.0)
 
 
 def _cached_sweep_quiet(config, seeds, batches, batch_size, seed, directory):
