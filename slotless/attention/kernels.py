@@ -195,6 +195,9 @@ def mhn_batch_step(W_Q, W_K, W_V, tok, qtok, target, raw, W_items, has_items, ru
     T = np.empty((d, d), W_K.dtype)
     G = np.empty((dk, d), W_K.dtype)
     W_Qn = np.empty((dk, d), W_K.dtype)
+    CQT = np.empty((d, d), W_K.dtype)  # CQ transposed
+    vec = np.empty(d, W_K.dtype)  # one row of a product being summed
+    D6 = np.empty((6, d), W_K.dtype)  # one row of each diagnostic direction
     holder = np.empty(nh, np.int64)
     drive = np.empty(nh, W_K.dtype)
     a = np.empty(nh, W_K.dtype)
@@ -221,15 +224,18 @@ def mhn_batch_step(W_Q, W_K, W_V, tok, qtok, target, raw, W_items, has_items, ru
     # ``one = zero + 1`` is a float64, so the unit signals g are float64)
     scratch = (proj, kt, drive, aK, cvec, np.empty(dk, np.float64))
     for s in range(S):
+        # The small matrix products of a batch (here and in the updates) sum every element in the order of
+        # a scalar dot product, with the output's columns innermost, so that the loops run in vector lanes
+        # instead of as chains of dependent additions (same rounding).
         for i in range(d):
             for j in range(d):
-                gk = zero
-                mq = zero
-                for k in range(dk):
-                    gk += W_K[s, k, i] * W_K[s, k, j]
-                    mq += W_K[s, k, i] * W_Q[s, k, j]
-                GK[i, j] = gk
-                MQ[i, j] = mq
+                GK[i, j] = zero
+                MQ[i, j] = zero
+            for k in range(dk):
+                wki = W_K[s, k, i]
+                for j in range(d):
+                    GK[i, j] += wki * W_K[s, k, j]
+                    MQ[i, j] += wki * W_Q[s, k, j]
         if not has_items:
             for i in range(d):
                 for k in range(dk):
@@ -405,61 +411,77 @@ def mhn_batch_step(W_Q, W_K, W_V, tok, qtok, target, raw, W_items, has_items, ru
         coll[s] = n_coll / B
         loss[s] = tot_loss
         # ---- updates: W_Q, then W_V, then W_K (alg-mhn-transformer-step)
+        for qt in range(d):
+            for i in range(d):
+                CQT[i, qt] = CQ[qt, i]
         for k in range(dk):
             for qt in range(d):
-                hv = zero
-                for i in range(d):
-                    hv += W_K[s, k, i] * CQ[qt, i]
-                W_Qn[k, qt] = W_Q[s, k, qt] - lr * (two * (hv + HQ0[qt, k]))
+                vec[qt] = zero
+            for i in range(d):
+                wki = W_K[s, k, i]
+                for qt in range(d):
+                    vec[qt] += wki * CQT[i, qt]
+            for qt in range(d):
+                W_Qn[k, qt] = W_Q[s, k, qt] - lr * (two * (vec[qt] + HQ0[qt, k]))
         if diagnose:
             for k in range(dk):
+                D6[:] = zero
+                for j in range(d):
+                    wk = W_K[s, k, j]
+                    wqn = W_Qn[k, j]
+                    wq = W_Q[s, k, j]
+                    for i in range(d):
+                        D6[0, i] += wk * Av[j, i]
+                        D6[1, i] += wk * S2[j, i] - wqn * T2[j, i]
+                        D6[2, i] -= wqn * T2[j, i]
+                        D6[3, i] += wq * R4[j, i]
+                        D6[4, i] += wq * CQ[j, i]
+                        D6[5, i] += wq * CT[j, i]
                 for i in range(d):
-                    gv = zero
-                    gq = zero
-                    gh = zero
-                    go = zero
-                    gr = zero
-                    gt = zero
-                    for j in range(d):
-                        gv += W_K[s, k, j] * Av[j, i]
-                        gq += W_K[s, k, j] * S2[j, i] - W_Qn[k, j] * T2[j, i]
-                        gh -= W_Qn[k, j] * T2[j, i]
-                        go += W_Q[s, k, j] * R4[j, i]
-                        gr += W_Q[s, k, j] * CQ[j, i]
-                        gt += W_Q[s, k, j] * CT[j, i]
-                    directions[s, 0, k, i] = two * beta * (gv + G0vT[i, k])
-                    directions[s, 1, k, i] = two * gq
-                    directions[s, 2, k, i] = gh
-                    directions[s, 3, k, i] = two * beta * go
-                    directions[s, 4, k, i] = two * gr
-                    directions[s, 5, k, i] = two * gt
+                    directions[s, 0, k, i] = two * beta * (D6[0, i] + G0vT[i, k])
+                    directions[s, 1, k, i] = two * D6[1, i]
+                    directions[s, 2, k, i] = D6[2, i]
+                    directions[s, 3, k, i] = two * beta * D6[3, i]
+                    directions[s, 4, k, i] = two * D6[4, i]
+                    directions[s, 5, k, i] = two * D6[5, i]
         for ci in range(2):
             for i in range(d):
                 W_V[s, ci, i] = W_V[s, ci, i] - lr * (two * dWV[ci, i])
         if rule != 0:
             for k in range(dk):
                 for i in range(d):
-                    gv = zero
+                    vec[i] = zero
+                for j in range(d):  # j: i2 or a query token, summed in ascending order
                     if rule == 1:
-                        for i2 in range(d):
-                            gv += W_K[s, k, i2] * A[i2, i]
-                        gv = two * beta * (gv + G0T[i, k])
+                        w = W_K[s, k, j]
+                        for i in range(d):
+                            vec[i] += w * A[j, i]
                     elif rule == 2:
-                        for i2 in range(d):
-                            gv += W_K[s, k, i2] * A[i2, i] - W_Qn[k, i2] * T[i2, i]
-                        gv = two * gv
+                        w = W_K[s, k, j]
+                        wn = W_Qn[k, j]
+                        for i in range(d):
+                            vec[i] += w * A[j, i] - wn * T[j, i]
                     elif rule == 3:
-                        for qt in range(d):
-                            gv -= W_Qn[k, qt] * T[qt, i]
+                        wn = W_Qn[k, j]
+                        for i in range(d):
+                            vec[i] -= wn * T[j, i]
                     elif rule == 4:
-                        for qt in range(d):
-                            gv += W_Q[s, k, qt] * T[qt, i]
-                        gv = two * beta * gv
+                        w = W_Q[s, k, j]
+                        for i in range(d):
+                            vec[i] += w * T[j, i]
                     else:  # exact_reinstatement: the stored-key path of the QV loss
-                        for qt in range(d):
-                            gv += W_Q[s, k, qt] * CQ[qt, i]
-                        gv = two * gv
-                    G[k, i] = gv
+                        w = W_Q[s, k, j]
+                        for i in range(d):
+                            vec[i] += w * CQ[j, i]
+                for i in range(d):
+                    if rule == 1:
+                        G[k, i] = two * beta * (vec[i] + G0T[i, k])
+                    elif rule == 2 or rule == 5:
+                        G[k, i] = two * vec[i]
+                    elif rule == 3:
+                        G[k, i] = vec[i]
+                    else:
+                        G[k, i] = two * beta * vec[i]
             for k in range(dk):
                 for i in range(d):
                     W_K[s, k, i] = W_K[s, k, i] - key_lr * G[k, i]
