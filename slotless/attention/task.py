@@ -175,7 +175,7 @@ def redraw_excluded(seqs: Sequences, letters: int, context: int, rng, exclude) -
 
 
 class TaskStream:
-    """One seed's training sequences with the held-out ids ``exclude`` (sorted, non-empty) never drawn: the
+    """One seed's training sequences with the held-out ids ``exclude`` (sorted) never drawn: the
     same sequences, from the same numbers of ``rng``, as :func:`draw_sequences` followed by
     :func:`redraw_excluded`, call after call, but drawn and checked by one compiled loop
     (:func:`slotless.attention.kernels.draw_task_rows`) instead of several numpy calls per batch.
