@@ -68,7 +68,7 @@ def _attend(item, item_scores, key, W_hi0T, beta, has_items, mask_unrecruited, d
     reinstatement) matches with ``item_scores[j]``; a free unit is masked out (``mask_unrecruited``), scores 0
     once items are stored, or else matches ``key`` with its initial key row ``W_hi0T[:, u]``. ``drive`` is
     scratch of length ``nh``."""
-    dk, nh = W_hi0T.shape
+    nh = W_hi0T.shape[1]
     zero = beta - beta
     if not has_items and not mask_unrecruited:
         _initial_key_drives(W_hi0T, key, drive)
@@ -99,14 +99,14 @@ def _initial_key_drives(W_hi0T, key, out):
 
 
 @nb.njit(cache=True)
-def _via_mhn_part(c, xt, item, WKT, GK, W_oh, W_hi0, W_hi0T, has_items, mask_unrecruited, beta, A, G0T, scratch):
+def _via_mhn_part(c, xt, item, WKT, GK, W_oh, W_hi0T, has_items, mask_unrecruited, beta, A, G0T, scratch):
     """One sequence's part of the ``via_mhn`` W_K direction (``eq-methods-wk-rules``): the memory is queried
     with the re-keyed reinstated item ``k~ = W_K x~``; ``A += c x~^T`` (c: the unit signals of the stored
     items, by token) and, for free units with initial keys, ``G0 += W_hi0^T g x~^T``, kept transposed
     (``G0T (3L, d_k)``). ``WKT``: the seed's W_K transposed (read without input projections only).
     Each element is summed in the order of the scalar loops (same rounding); the loops run along d_k,
     the longest axis, so that they vectorise."""
-    nh, dk = W_hi0.shape
+    dk, nh = W_hi0T.shape
     d = xt.shape[0]
     proj, kt, drive, aK, cvec, gw = scratch
     zero = beta - beta
@@ -144,7 +144,7 @@ def _via_mhn_part(c, xt, item, WKT, GK, W_oh, W_hi0, W_hi0T, has_items, mask_unr
             cvec[item[u]] += g
         elif not has_items:
             for k in range(dk):
-                gw[k] = g * W_hi0[u, k]
+                gw[k] = g * W_hi0T[k, u]
             for i in range(d):
                 xi = xt[i]
                 for k in range(dk):
@@ -212,8 +212,7 @@ def mhn_batch_step(W_Q, W_K, W_V, tok, qtok, target, raw, W_items, has_items, ru
     R4 = np.zeros((d, d), W_K.dtype)
     CT = np.zeros((d, d), W_K.dtype)
     ta = np.empty(C, W_K.dtype)
-    W_hi0 = np.zeros((nh, dk), W_K.dtype)
-    W_hi0T = np.zeros((dk, nh), W_K.dtype)  # the same, units innermost (vectorised drives)
+    W_hi0T = np.zeros((dk, nh), W_K.dtype)  # the free units' initial keys W_hi0, transposed: units innermost
     WKT = np.empty((d, dk), W_K.dtype)  # W_K[s] transposed: a token's key is a contiguous row
     xt = np.empty(d, W_K.dtype)
     wte = np.empty(d, W_K.dtype)
@@ -262,8 +261,7 @@ def mhn_batch_step(W_Q, W_K, W_V, tok, qtok, target, raw, W_items, has_items, ru
             if not has_items:
                 for u in range(nh):
                     for k in range(dk):
-                        W_hi0[u, k] = half * r[u * dk + k]
-                        W_hi0T[k, u] = W_hi0[u, k]
+                        W_hi0T[k, u] = half * r[u * dk + k]
             for u in range(nh):
                 holder[u] = -1
             hit = False
@@ -353,7 +351,7 @@ def mhn_batch_step(W_Q, W_K, W_V, tok, qtok, target, raw, W_items, has_items, ru
                     cvec[item[u]] += g
                 elif not has_items:
                     for k in range(dk):
-                        HQ0[qt, k] += g * W_hi0[u, k]
+                        HQ0[qt, k] += g * W_hi0T[k, u]
             for i in range(d):
                 CQ[qt, i] += cvec[i]
             if via_output:
@@ -372,7 +370,7 @@ def mhn_batch_step(W_Q, W_K, W_V, tok, qtok, target, raw, W_items, has_items, ru
                 tot_loss += f0 * f0 + f1 * f1
             # ---- the W_K rule's per-sequence part (eq-methods-wk-rules)
             if rule == 1:  # via_mhn: query the memory with the re-keyed reinstated item
-                _via_mhn_part(c, xt, item, WKT, GK, W_oh, W_hi0, W_hi0T, has_items, mask_unrecruited, beta, A, G0T, scratch)
+                _via_mhn_part(c, xt, item, WKT, GK, W_oh, W_hi0T, has_items, mask_unrecruited, beta, A, G0T, scratch)
             elif rule == 2 or rule == 3:  # qk_align / hebbian: sum x~ x~^T and x~ per query token
                 for i in range(d):
                     T[qt, i] += xt[i]
@@ -385,7 +383,7 @@ def mhn_batch_step(W_Q, W_K, W_V, tok, qtok, target, raw, W_items, has_items, ru
                 for i in range(d):
                     T[qt, i] += xt[i] * wte[i] - ye * xt[i]
             if diagnose:
-                _via_mhn_part(c, xt, item, WKT, GK, W_oh, W_hi0, W_hi0T, has_items, mask_unrecruited, beta, Av, G0vT,
+                _via_mhn_part(c, xt, item, WKT, GK, W_oh, W_hi0T, has_items, mask_unrecruited, beta, Av, G0vT,
                               scratch)
                 ye = (e0 + (one if c == 0 else zero)) * e0 + (e1 + (one if c == 1 else zero)) * e1
                 for i in range(d):

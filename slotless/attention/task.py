@@ -36,6 +36,7 @@ __all__ = [
     "sample_batch",
     "redraw_excluded",
     "TaskStream",
+    "stack_sequences",
     "sequence_ids",
     "enumerate_sequences",
     "toy_two_letter_set",
@@ -60,6 +61,8 @@ __all__ = [
 ]
 
 MAX_ENUMERATE = 2_000_000
+#: The error of a held-out exclusion that leaves (almost) nothing to draw.
+_EXCLUDES_EVERYTHING = "exclude removes (almost) every sequence; use a smaller held-out fraction"
 
 
 def check_task(letters: int, context: int) -> tuple[int, int]:
@@ -118,6 +121,12 @@ def draw_sequences(letters: int, context: int, n: int, rng: np.random.Generator)
     return Sequences(lets.astype(np.int64), cases, query)
 
 
+def stack_sequences(seqs) -> Sequences:
+    """One :class:`Sequences` of shape ``(S, n, ...)`` from S draws of ``n`` sequences each (one per seed).
+    Book: ``eq-methods-task``."""
+    return Sequences(*(np.stack([getattr(q, f) for q in seqs]) for f in ("letters", "cases", "query")))
+
+
 def sequence_ids(seqs: Sequences, letters: int) -> np.ndarray:
     """A unique int64 id per sequence (mixed radix over letters, cases, query), shape ``(n,)``.
     Book: ``sec-methods-task``.
@@ -171,7 +180,7 @@ def redraw_excluded(seqs: Sequences, letters: int, context: int, rng, exclude) -
         seqs.letters[rows], seqs.cases[rows], seqs.query[rows] = new.letters, new.cases, new.query
         bad[:] = False
         bad[rows[excluded(new)]] = True  # only the redrawn rows can still be excluded
-    raise ConfigError("exclude removes (almost) every sequence; use a smaller held-out fraction")
+    raise ConfigError(_EXCLUDES_EVERYTHING)
 
 
 class TaskStream:
@@ -207,7 +216,7 @@ class TaskStream:
                 self.pos = pos
                 return seqs
             if pos == -2:
-                raise ConfigError("exclude removes (almost) every sequence; use a smaller held-out fraction")
+                raise ConfigError(_EXCLUDES_EVERYTHING)
             # ran out of numbers: keep the unused ones and read the next block (nothing was committed)
             more = max(self.block, n * (L + C + 1))
             self.numbers = np.concatenate((self.numbers[self.pos:], self.rng.random(more)))

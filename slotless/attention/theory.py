@@ -38,7 +38,7 @@ from .mhn import (
     mhn_store,
 )
 from .rules import exact_onehot_wk_grad, wk_rule_gradient
-from .task import Sequences, draw_sequences, encode
+from .task import draw_sequences, encode, stack_sequences
 from .tensors import outer_sum, torch_generators
 from .training import BatchRecord, SweepResult
 from .transformer import (
@@ -106,8 +106,7 @@ def case_batch(rngs, n: int, letters: int = LETTERS, context: int = CONTEXT, dty
     """A stacked Case Sequence batch, ``n`` sequences from each generator of ``rngs``: ``X (S, n, C, 3L)``,
     ``xq (S, n, 3L)``, ``y (S, n, 2)`` (``eq-methods-task``; {ref}`ch-attention-results`)."""
     seqs = [draw_sequences(letters, context, n, r) for r in rngs]
-    stacked = Sequences(*(np.stack([getattr(s, f) for s in seqs]) for f in ("letters", "cases", "query")))
-    return encode(stacked, letters, dtype)
+    return encode(stack_sequences(seqs), letters, dtype)
 
 
 def theory_batch(seed: int, seeds: int, n: int, stream: str, dtype=F64):

@@ -53,6 +53,7 @@ from .task import (
     encode,
     heldout_split,
     sequence_strings,
+    stack_sequences,
 )
 from .tensors import cosine, torch_dtype, torch_generators
 from .transformer import SlowWeights, TransformerConfig, init_transformer, transformer_forward, transformer_grads
@@ -318,11 +319,6 @@ class SweepResult:
     diverged_at: list = field(default_factory=list)
 
 
-def _stack(seqs: list) -> Sequences:
-    """One :class:`Sequences` of shape ``(S, n, ...)`` from a list of S draws of n sequences."""
-    return Sequences(*(np.stack([getattr(q, f) for q in seqs]) for f in ("letters", "cases", "query")))
-
-
 def _predict(cfg: SweepConfig, weights: SlowWeights, X, xq, fast_gens=None, context=None):
     """Predictions ``(S, B, 2)`` and collision flags for a stacked batch (no learning)."""
     if cfg.is_transformer:
@@ -344,9 +340,7 @@ def evaluate(cfg: SweepConfig, weights: SlowWeights, seqs_per_seed: list, fast_g
     correct = torch.zeros(len(seqs_per_seed), dtype=torch.float64)
     for a in range(0, n, chunk):
         sl = slice(a, min(n, a + chunk))
-        stack = Sequences(np.stack([s.letters[sl] for s in seqs_per_seed]),
-                          np.stack([s.cases[sl] for s in seqs_per_seed]),
-                          np.stack([s.query[sl] for s in seqs_per_seed]))
+        stack = stack_sequences([s.take(sl) for s in seqs_per_seed])
         X, xq, y = encode(stack, cfg.letters, dt)
         y_hat, _ = _predict(cfg, weights, X, xq, fast_gens, context)
         correct += (y_hat.argmax(-1) == y.argmax(-1)).sum(-1).double()
@@ -510,13 +504,13 @@ def _run(cfg: SweepConfig, seed_list, batches, batch_size, seed, progress, strea
         if b % chunk == 0:
             n_chunk = min(chunk, batches - b)
             if splits is None:  # one draw per seed per chunk; same numbers as batch-by-batch draws
-                seqs_chunk = _stack([draw_sequences(L, C, n_chunk * batch_size, rng) for rng in task_rngs])
+                seqs_chunk = stack_sequences([draw_sequences(L, C, n_chunk * batch_size, rng) for rng in task_rngs])
                 tokens_chunk = _token_indices(seqs_chunk, L) if compiled else None
         rows = slice((b % chunk) * batch_size, (b % chunk + 1) * batch_size)
         if splits is None:
             seqs = Sequences(seqs_chunk.letters[:, rows], seqs_chunk.cases[:, rows], seqs_chunk.query[:, rows])
         else:
-            seqs = _stack([stream.draw(batch_size) for stream in held_out_streams])
+            seqs = stack_sequences([stream.draw(batch_size) for stream in held_out_streams])
         if compiled:
             tracked = extra if b % cfg.cosine_every == 0 else ()
             tokens = (_token_indices(seqs, L) if splits is not None
