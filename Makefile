@@ -51,7 +51,7 @@ $(STAMP): requirements.txt pyproject.toml
 # Paper scale. Expensive simulations are cached in .cache/paper, keyed by their full
 # configuration and a hash of the slotless source, so a re-build recomputes only what changed.
 book: $(STAMP)
-	$(PY) -c "from slotless.warmup import compile_kernels; compile_kernels()"
+	$(PY) -c "from slotless.warmup import BOOK_DTYPES, compile_kernels; compile_kernels(BOOK_DTYPES)"
 	rm -rf _build/html _build/.doctrees _build/jupyter_execute
 	BOOK_QUICK=0 SLOTLESS_CACHE=$(CURDIR)/.cache/paper \
 	  $(JB) build . --all -W -n --keep-going

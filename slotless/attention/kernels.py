@@ -626,7 +626,8 @@ def mt_uniform_fill(states, cursor, out):  # pragma: no cover - compiled
                 left = _MT_N + 1
                 nxt = 0
             m = min(left - 1, flat.shape[0] - n)  # draws left before the next regeneration
-            flat[n:n + m] = fl[nxt:nxt + m]
+            for q in range(m):  # an element loop: a slice copy would compile a shape check (seconds)
+                flat[n + q] = fl[nxt + q]
             n += m
             nxt += m
             left -= m

@@ -229,6 +229,7 @@ def _store_sequences(gram, unheld_drive, held_proj, tie_noise, X, V, W_reinst0, 
     ``W_reinst (S, B, n_h, 3L)`` and ``W_oh (S, B, 2, n_h)``.
     """
     S, B, C, nh = unheld_drive.shape
+    d = X.shape[3]
     holder = np.empty(nh, np.int64)
     drive = np.empty(nh, gram.dtype)
     one = gram.dtype.type(1.0)
@@ -251,14 +252,13 @@ def _store_sequences(gram, unheld_drive, held_proj, tie_noise, X, V, W_reinst0, 
                 holder[best] = t
                 winners[s, b, t] = best
             collided[s, b] = hit
+            # element loops: slice copies would compile a shape check (seconds of compilation)
             for u in range(nh):
                 j = holder[u]
-                if j >= 0:
-                    W_reinst[s, b, u, :] = X[s, b, j, :]
-                    W_oh[s, b, :, u] = V[s, b, j, :]
-                else:
-                    W_reinst[s, b, u, :] = W_reinst0[s, b, u, :]
-                    W_oh[s, b, :, u] = W_oh0[s, b, :, u]
+                for i in range(d):
+                    W_reinst[s, b, u, i] = X[s, b, j, i] if j >= 0 else W_reinst0[s, b, u, i]
+                for c in range(2):
+                    W_oh[s, b, c, u] = V[s, b, j, c] if j >= 0 else W_oh0[s, b, c, u]
 
 
 def mhn_store(config: MHNConfig, W_K, W_V, X, W_hi0, W_oh0, W_reinst0, tie_noise, W_items=None) -> FastWeights:

@@ -303,7 +303,8 @@ def _grow_tree(seed, n_nodes, n, s, b):
                 for j in range(s):
                     i = np.uint64(act[cur, j])
                     pbits[i >> _SIX] |= _ONE << (i & _LOW6)
-                cbits[:] = pbits
+                for w in range(nw):
+                    cbits[w] = pbits[w]
                 _sample_sorted(state, s, b, words, drop, draws)
                 for j in range(b):
                     i = np.uint64(act[cur, drop[j]])
@@ -325,7 +326,8 @@ def _grow_tree(seed, n_nodes, n, s, b):
                         cnt += 1
                         v &= v - _ONE
             else:
-                act[new] = act[cur]
+                for j in range(s):
+                    act[new, j] = act[cur, j]
             nodes += 1
             break
     # leaves, depth first in child-creation order (pre-order walk)
@@ -372,7 +374,8 @@ def _tree_rows(seed, n_needed, n_nodes, n, s, b, max_attempts):
             _shuffle(state, leaves)
             out = np.empty((n_needed, s), dtype=np.int32)
             for r in range(n_needed):
-                out[r] = act[leaves[r]]
+                for j in range(s):
+                    out[r, j] = act[leaves[r], j]
             return out, attempt + 1, n_leaves
         grow_seed = splitmix64(grow_seed + _TREE_RETRY)
     return np.empty((0, s), dtype=np.int32), max_attempts, n_leaves
@@ -512,7 +515,8 @@ def _kth_largest(values, k, buf, tau):
             cnt += 1
     if cnt >= k and cnt <= 6 * k:
         return _kth_smallest(buf[:cnt], cnt - k)
-    buf[:] = values
+    for i in range(n):
+        buf[i] = values[i]
     vk = _kth_smallest(buf, n - k)  # now buf[:n-k] holds the n-k smallest entries
     tau[0] = vk
     if n - 2 * k >= 0:
@@ -580,7 +584,8 @@ def _emit_selected(vals, units, cnt, vk, k, lowest_index, key, out, pbuf):
                 cut = pbuf[j]
     else:
         work = pbuf[n_eq:2 * n_eq]
-        work[:] = pbuf[:n_eq]
+        for j in range(n_eq):
+            work[j] = pbuf[j]
         cut = _kth_smallest(work, n_eq - need)  # the need-th largest priority
     o = 0
     e = 0
@@ -635,7 +640,8 @@ def _select_top(values, k, lowest_index, key, out, buf, ubuf, pbuf, tau):
         cnt += 1 if v >= t else 0
     if cnt >= k and cnt <= 6 * k:
         work = buf[n:n + cnt]
-        work[:] = buf[:cnt]
+        for i in range(cnt):
+            work[i] = buf[i]
         vk = _kth_smallest(work, cnt - k)
     else:
         vk = _kth_largest(values, k, buf[n:2 * n], tau)
@@ -676,7 +682,8 @@ def _random_top(n, k, key, out, prbuf):
             out[i] = i
         return
     work = prbuf[n:2 * n]
-    work[:] = pr
+    for i in range(n):
+        work[i] = pr[i]
     vk = _kth_smallest(work, n - k)
     cnt = 0
     for i in range(n):
@@ -751,7 +758,9 @@ def _drive(active, off, c_unit, wcsr, dense, h, zero):
         e = off[i]
         end = off[i + _ONE]
         if dense:
-            h += wcsr[e:end]
+            for u in range(h.shape[0]):
+                h[u] += wcsr[e]
+                e += _ONE
         else:
             while e < end:
                 h[c_unit[e]] += wcsr[e]
@@ -857,7 +866,8 @@ def _fast_trial(pool, targets, cues, idx, u1, u2, p, prm, tie_seed, acc, trace, 
         for r in range(k):
             u = win[r]
             if dense:  # f = 1: idx[u, j] = j, a contiguous (vectorised) add
-                o += wyx[u]
+                for j in range(phi):
+                    o[j] += wyx[u, j]
             else:
                 for j in range(phi):
                     o[inputs[u, j]] += wyx[u, j]
@@ -960,7 +970,8 @@ def _bitpacked_mhn_trial(pool, targets, cues, u1, u2, p, prm, tie_seed, acc, tra
             _bitpacked_drive(x, bits, rows, won, w_init, h, zero)
             _select_top(h, 1, lowest, step_key(tie_seed, PHASE_LEARN, t), win, vbuf, ubuf, pbuf, tau)
         u = win[0]
-        rows[u, :] = bits
+        for w in range(nw):
+            rows[u, w] = bits[w]
         won[u] = True
         usage[u] += 1
         if t >= B:
@@ -1025,10 +1036,11 @@ def index_type(n_hidden: int, n_input: int):
     return np.uint16 if max(n_hidden, n_input) <= np.iinfo(np.uint16).max else np.uint32
 
 
-@nb.njit(cache=True, parallel=True)
+@nb.njit(cache=True, nogil=True)
 def run_trial_batch(seeds, p, prm, acc, trace, usage, ok, index_proto):
     """Run one trial (``eq-methods-trial``) per row of ``seeds`` ``(T, 4)`` uint64 (data, network, cues, ties),
-    in parallel.
+    one after another, without holding the GIL: :func:`slotless.memory.protocol.run_trials` runs several
+    calls side by side in threads. (A ``prange`` here would cost about 8 s more compilation per dtype.)
 
     ``p``: :class:`TrialParams`; ``prm``: ``[eps, 1 - eps, 1, 0]`` in the trial's float dtype;
     ``index_proto``: an empty array of the unsigned type of the engine's unit and input indices
@@ -1038,7 +1050,7 @@ def run_trial_batch(seeds, p, prm, acc, trace, usage, ok, index_proto):
     """
     T = seeds.shape[0]
     n_pool = p.n_burn_in + p.n_eval + p.n_pseudo
-    for t in nb.prange(T):
+    for t in range(T):
         pool, uni, good = _trial_data(p.data_kind, seeds[t, 0], n_pool, p.n_uniform, p.n_input, p.active,
                                       p.flips, p.tree_nodes, p.max_attempts)
         ok[t] = good
