@@ -50,9 +50,12 @@ $(STAMP): requirements.txt pyproject.toml
 
 # Paper scale. Expensive simulations are cached in .cache/paper, keyed by their full
 # configuration and a hash of the slotless source, so a re-build recomputes only what changed.
+# slotless.execute runs the chapters first, one per core at a time (the performance appendix alone);
+# jupyter-book then renders their outputs (see _config.yml, execute).
 book: $(STAMP)
 	$(PY) -c "from slotless.warmup import BOOK_DTYPES, compile_kernels; compile_kernels(BOOK_DTYPES)"
 	rm -rf _build/html _build/.doctrees _build/jupyter_execute
+	BOOK_QUICK=0 SLOTLESS_CACHE=$(CURDIR)/.cache/paper $(PY) -m slotless.execute --cache _build/.jupyter_cache
 	BOOK_QUICK=0 SLOTLESS_CACHE=$(CURDIR)/.cache/paper \
 	  $(JB) build . --all -W -n --keep-going
 	@echo "Book: $(CURDIR)/_build/html/index.html"
@@ -60,6 +63,7 @@ book: $(STAMP)
 # CI scale, into its own directory (never mixed with the paper-scale build).
 book-quick: $(STAMP)
 	rm -rf _build/quick
+	BOOK_QUICK=1 $(PY) -m slotless.execute --cache _build/quick/_build/.jupyter_cache
 	BOOK_QUICK=1 $(JB) build . --all -W -n --keep-going --path-output _build/quick
 	@echo "Book (quick scale): $(CURDIR)/_build/quick/_build/html/index.html"
 

@@ -1,0 +1,194 @@
+"""Execute the book's chapters ahead of ``jupyter-book build``, several at once.
+
+``make book`` (and ``make book-quick``) run ``python -m slotless.execute`` before jupyter-book. It executes
+every chapter of ``_toc.yml`` in ``jobs`` kernels side by side (default: one per core) and stores each
+executed notebook in the jupyter-cache that jupyter-book reads (``execute_notebooks: cache`` in
+``_config.yml``), so that jupyter-book only renders. On 2 cores this fills the time a chapter spends in one
+thread (imports, statistics, figures, step-by-step demonstrations) with another chapter's work. Three rules:
+
+- A chapter that measures its own speed (:data:`ALONE`, the performance appendix) runs first and alone, so
+  that its wall-clock ratios are measured on an otherwise idle machine, as ``make bench`` measures them.
+- A chapter that reads the cached runs of another chapter (:data:`READS_RUNS_OF`) starts after it, so
+  that those runs are computed once (``slotless.book.memory_runs``).
+- Otherwise the chapter with the longest remaining chain (its :data:`EXPECTED_SECONDS` plus those of the
+  chapters waiting for it) starts first, so that the kernels finish together.
+
+A chapter that fails is not stored: jupyter-book then executes it itself and reports its error as
+always. The cache is marked with the source hash, the environment and the scale it was executed under
+(:func:`cache_stamp`); the book's ``_ext/executed_ahead.py`` clears a cache whose stamp does not match
+the running code, so a chapter is never rendered from outputs of other code. Book: ``ch-performance``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["ALONE", "READS_RUNS_OF", "EXPECTED_SECONDS", "STAMP_FILE", "chapters", "plan_order", "cache_stamp",
+           "read_chapter", "execute_chapters", "main"]
+
+#: Chapters that time themselves: executed first, with nothing else running.
+ALONE = ("book/appendix/performance",)
+#: Chapter -> the chapters whose cached runs it reads: it starts when they have finished.
+READS_RUNS_OF = {
+    "book/memory/controls": ("book/memory/retention",),
+    "book/theory/memory_results": ("book/memory/retention",),
+}
+#: Seconds each chapter took alone at paper scale on 2 cores (make book at commit 26ac38e): only the order
+#: of starts depends on them. A chapter not listed counts as 10 s.
+EXPECTED_SECONDS = {
+    "book/attention/training": 202, "book/memory/structured": 94, "book/memory/design_space": 82,
+    "book/appendix/performance": 77, "book/memory/controls": 47, "book/memory/retention": 46,
+    "book/theory/attention_results": 28, "book/memory/kwinner_mhn": 11, "book/theory/memory_results": 8,
+    "book/attention/case_sequence": 6, "book/attention/mhn_transformer": 5, "book/appendix/methods": 4,
+}
+#: The stamp file inside the jupyter-cache directory (see :func:`cache_stamp`).
+STAMP_FILE = "slotless-stamp.json"
+#: What a chapter's execution may take per cell, as ``execute.timeout`` in ``_config.yml``.
+DEFAULT_TIMEOUT = 1800
+
+
+def chapters(root: Path) -> list[str]:
+    """The executable chapters of ``root/_toc.yml`` (MyST notebooks), as paths without suffix, in toc order."""
+    import yaml
+    from myst_nb.core.read import is_myst_markdown_notebook
+
+    def files(node):
+        if isinstance(node, dict):
+            if "file" in node:
+                yield node["file"]
+            for value in node.values():
+                yield from files(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from files(value)
+
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    names = [toc["root"], *files(toc.get("parts", toc.get("chapters", [])))]
+    return [n for n in names if is_myst_markdown_notebook((root / f"{n}.md").read_text())]
+
+
+def plan_order(names: list[str]) -> list[str]:
+    """``names`` by start priority: the longest chain of :data:`EXPECTED_SECONDS` through the chapters that
+    wait for it first (ties in toc order)."""
+    waiting = {n: [m for m in names if n in READS_RUNS_OF.get(m, ())] for n in names}
+
+    def chain(name):
+        return EXPECTED_SECONDS.get(name, 10) + max((chain(m) for m in waiting[name]), default=0)
+
+    return sorted(names, key=lambda n: -chain(n))
+
+
+def cache_stamp(quick: bool) -> dict:
+    """What the executed chapters depend on beyond their own code (which jupyter-cache hashes): the
+    package source (:func:`slotless.io.source_hash`), :data:`slotless.io.ENVIRONMENT` and the scale."""
+    from .io import ENVIRONMENT, source_hash
+
+    return {"source_hash": source_hash(), "environment": ENVIRONMENT, "quick": bool(quick)}
+
+
+def read_chapter(path: Path):
+    """The notebook of a MyST chapter exactly as myst-nb reads it (so that jupyter-cache's hash of its code
+    cells matches the one jupyter-book looks up)."""
+    from myst_nb.core.read import read_myst_markdown_notebook
+    from myst_parser.config.main import MdParserConfig
+
+    return read_myst_markdown_notebook(path.read_text(), config=MdParserConfig(), add_source_map=True,
+                                       path=str(path))
+
+
+def _execute(path: str, timeout: int) -> tuple[str, float, str | None]:
+    """Execute one chapter in its own directory (in a worker process). Returns (notebook JSON, seconds,
+    None) or ("", seconds, the error's first line)."""
+    import nbformat
+    from jupyter_cache.executors.utils import single_nb_execution
+
+    nb = read_chapter(Path(path))
+    result = single_nb_execution(nb, cwd=str(Path(path).parent), timeout=timeout, allow_errors=False,
+                                 meta_override=True)
+    if result.err is not None:
+        first = (str(result.err).strip().splitlines() or [""])[0]
+        return "", result.time, f"{type(result.err).__name__}: {first}"[:300]
+    return nbformat.writes(nb), result.time, None
+
+
+def execute_chapters(root: Path, cache_path: Path, jobs: int, quick: bool, timeout: int = DEFAULT_TIMEOUT,
+                     log=print) -> dict:
+    """Execute every chapter of ``root`` into the jupyter-cache at ``cache_path`` (emptied first), ``jobs`` at
+    a time under the rules of the module note. Returns ``{chapter: seconds or the error line}``."""
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    import nbformat
+    from jupyter_cache import get_cache
+    from jupyter_cache.base import CacheBundleIn
+
+    from .io import atomic_write_json
+
+    if cache_path.is_symlink() or (cache_path.exists() and not cache_path.is_dir()):
+        raise SystemExit(f"slotless.execute: {cache_path} is not a directory: remove it or pass another --cache")
+    shutil.rmtree(cache_path, ignore_errors=True)
+    cache_path.mkdir(parents=True)
+    cache = get_cache(str(cache_path))
+    atomic_write_json(cache_path / STAMP_FILE, cache_stamp(quick))
+    names = chapters(root)
+    alone = [n for n in names if n in ALONE]
+    pending = [n for n in plan_order(names) if n not in ALONE]
+    done, outcome = set(), {}
+    start = time.perf_counter()
+
+    def finish(name, future):
+        text, seconds, error = future.result()
+        done.add(name)
+        if error is None:
+            nb = nbformat.reads(text, as_version=4)
+            cache.cache_notebook_bundle(CacheBundleIn(nb, str(root / f"{name}.md"), data={"execution_seconds": seconds}),
+                                        check_validity=False, overwrite=True)
+            outcome[name] = seconds
+            log(f"slotless.execute: {name} executed in {seconds:.1f} s ({time.perf_counter() - start:.0f} s in)")
+        else:
+            outcome[name] = error
+            log(f"slotless.execute: {name} FAILED ({error}); jupyter-book will execute it and report the error")
+
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max(1, jobs), mp_context=context) as pool:
+        for name in alone:
+            log(f"slotless.execute: {name} runs alone (it measures its own speed)")
+            future = pool.submit(_execute, str(root / f"{name}.md"), timeout)
+            finish(name, future)
+        running = {}
+        while pending or running:
+            ready = [n for n in pending if all(d in done or d not in names for d in READS_RUNS_OF.get(n, ()))]
+            while ready and len(running) < max(1, jobs):
+                name = ready.pop(0)
+                pending.remove(name)
+                running[pool.submit(_execute, str(root / f"{name}.md"), timeout)] = name
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                finish(running.pop(future), future)
+    return outcome
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m slotless.execute", description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, default=Path.cwd(), help="the book's root (with _toc.yml)")
+    parser.add_argument("--cache", type=Path, required=True,
+                        help="jupyter-book's jupyter-cache directory (its path-output/_build/.jupyter_cache)")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="chapters executed at once")
+    args = parser.parse_args(argv)
+    from .book import parse_quick
+
+    quick = bool(parse_quick(os.environ.get("BOOK_QUICK", "0")))
+    outcome = execute_chapters(args.root.resolve(), args.cache.resolve(), args.jobs, quick)
+    failed = [n for n, v in outcome.items() if isinstance(v, str)]
+    if failed:
+        print(f"slotless.execute: {len(failed)} chapter(s) failed: {', '.join(failed)}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
