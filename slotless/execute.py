@@ -1,22 +1,28 @@
 """Execute the book's chapters ahead of ``jupyter-book build``, several at once.
 
 ``make book`` (and ``make book-quick``) run ``python -m slotless.execute`` before jupyter-book. It executes
-every chapter of ``_toc.yml`` in ``jobs`` kernels side by side (default: one per core) and stores each
-executed notebook in the jupyter-cache that jupyter-book reads (``execute_notebooks: cache`` in
-``_config.yml``), so that jupyter-book only renders. On 2 cores this fills the time a chapter spends in one
-thread (imports, statistics, figures, step-by-step demonstrations) with another chapter's work. Three rules:
+every chapter of ``_toc.yml`` and stores each executed notebook in the jupyter-cache that jupyter-book
+reads (``execute_notebooks: cache`` in ``_config.yml``), so that jupyter-book only renders.
 
-- A chapter that measures its own speed (:data:`ALONE`, the performance appendix) runs first and alone, so
-  that its wall-clock ratios are measured on an otherwise idle machine, as ``make bench`` measures them.
+Chapters run in ``lanes`` at once (default: 2 when there are 2 cores or more). The cores are split
+between the lanes and each lane's kernel is confined to its own (CPU affinity), so a chapter sizes its
+threads and Dask workers to its lane (``slotless.sweeps.default_workers``, Numba and torch all read the
+affinity). Two chapters never compete for one core: on 2 cores, letting both use both cores made every
+chapter 2-3x slower and the build no faster (measured: 11:07 against 11:02 one chapter after another).
+Three rules:
+
+- A chapter that measures its own speed (:data:`ALONE`, the performance appendix) runs first, alone and
+  on every core, so that its ratios are measured as ``make bench`` measures them.
 - A chapter that reads the cached runs of another chapter (:data:`READS_RUNS_OF`) starts after it, so
   that those runs are computed once (``slotless.book.memory_runs``).
 - Otherwise the chapter with the longest remaining chain (its :data:`EXPECTED_SECONDS` plus those of the
-  chapters waiting for it) starts first, so that the kernels finish together.
+  chapters waiting for it) starts first, so that the lanes finish together.
 
-A chapter that fails is not stored: jupyter-book then executes it itself and reports its error as
-always. The cache is marked with the source hash, the environment and the scale it was executed under
+Every result is the same on any number of cores (each trial and seed has its own generator). A chapter
+that fails is not stored: jupyter-book then executes it itself and reports its error as always. The
+cache is marked with the source hash, the environment and the scale it was executed under
 (:func:`cache_stamp`); the book's ``_ext/executed_ahead.py`` clears a cache whose stamp does not match
-the running code, so a chapter is never rendered from outputs of other code. Book: ``ch-performance``.
+the running code, so a chapter is never rendered from outputs of other code.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ import time
 from pathlib import Path
 
 __all__ = ["ALONE", "READS_RUNS_OF", "EXPECTED_SECONDS", "STAMP_FILE", "chapters", "plan_order", "cache_stamp",
-           "read_chapter", "execute_chapters", "main"]
+           "read_chapter", "lane_cpus", "execute_chapters", "main"]
 
 #: Chapters that time themselves: executed first, with nothing else running.
 ALONE = ("book/appendix/performance",)
@@ -91,6 +97,21 @@ def cache_stamp(quick: bool) -> dict:
     return {"source_hash": source_hash(), "environment": ENVIRONMENT, "quick": bool(quick)}
 
 
+def lane_cpus(lanes: int) -> list[tuple[int, ...]]:
+    """The cores this process may use, split into ``lanes`` disjoint groups as even as possible (fewer groups
+    when there are fewer cores); each lane's kernels are confined to its group."""
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
+    lanes = max(1, min(lanes, len(cpus)))
+    return [tuple(cpus[i * len(cpus) // lanes:(i + 1) * len(cpus) // lanes]) for i in range(lanes)]
+
+
+def _confine(groups) -> None:
+    """Worker initializer: confine this worker process (and so its kernels) to the next free group."""
+    group = groups.get()
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, group)
+
+
 def read_chapter(path: Path):
     """The notebook of a MyST chapter exactly as myst-nb reads it (so that jupyter-cache's hash of its code
     cells matches the one jupyter-book looks up)."""
@@ -116,10 +137,12 @@ def _execute(path: str, timeout: int) -> tuple[str, float, str | None]:
     return nbformat.writes(nb), result.time, None
 
 
-def execute_chapters(root: Path, cache_path: Path, jobs: int, quick: bool, timeout: int = DEFAULT_TIMEOUT,
-                     log=print) -> dict:
-    """Execute every chapter of ``root`` into the jupyter-cache at ``cache_path`` (emptied first), ``jobs`` at
-    a time under the rules of the module note. Returns ``{chapter: seconds or the error line}``."""
+def execute_chapters(root: Path, cache_path: Path, lanes: int, quick: bool, timeout: int = DEFAULT_TIMEOUT,
+                     log=print, pools=None) -> dict:
+    """Execute every chapter of ``root`` into the jupyter-cache at ``cache_path`` (emptied first), in
+    ``lanes`` lanes under the rules of the module note. Returns ``{chapter: seconds or the error line}``.
+    ``pools``: (executor for the chapters that run alone, executor of the lanes); default: spawned processes,
+    the lanes' confined to :func:`lane_cpus` (tests pass threads)."""
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
@@ -142,7 +165,10 @@ def execute_chapters(root: Path, cache_path: Path, jobs: int, quick: bool, timeo
     start = time.perf_counter()
 
     def finish(name, future):
-        text, seconds, error = future.result()
+        try:
+            text, seconds, error = future.result()
+        except Exception as exc:  # the worker died (out of memory, killed): jupyter-book executes the chapter
+            text, seconds, error = "", 0.0, f"{type(exc).__name__}: {exc}"[:300]
         done.add(name)
         if error is None:
             nb = nbformat.reads(text, as_version=4)
@@ -154,16 +180,30 @@ def execute_chapters(root: Path, cache_path: Path, jobs: int, quick: bool, timeo
             outcome[name] = error
             log(f"slotless.execute: {name} FAILED ({error}); jupyter-book will execute it and report the error")
 
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max(1, jobs), mp_context=context) as pool:
+    groups = lane_cpus(lanes)
+    if pools is None:
+        context = multiprocessing.get_context("spawn")
+        queue = context.Queue()
+        for group in groups:
+            queue.put(group)
+        pools = (ProcessPoolExecutor(1, mp_context=context),
+                 ProcessPoolExecutor(len(groups), mp_context=context, initializer=_confine, initargs=(queue,)))
+    first, pool = pools
+    with first:
         for name in alone:
-            log(f"slotless.execute: {name} runs alone (it measures its own speed)")
-            future = pool.submit(_execute, str(root / f"{name}.md"), timeout)
+            log(f"slotless.execute: {name} runs alone on every core (it measures its own speed)")
+            future = first.submit(_execute, str(root / f"{name}.md"), timeout)
+            wait([future])
             finish(name, future)
+    log(f"slotless.execute: {len(pending)} chapters in {len(groups)} lane(s), on cores "
+        + " | ".join(",".join(map(str, g)) for g in groups))
+    with pool:
         running = {}
         while pending or running:
             ready = [n for n in pending if all(d in done or d not in names for d in READS_RUNS_OF.get(n, ()))]
-            while ready and len(running) < max(1, jobs):
+            if not ready and not running:  # only a cycle of READS_RUNS_OF could leave nothing to start
+                ready = pending[:1]
+            while ready and len(running) < len(groups):
                 name = ready.pop(0)
                 pending.remove(name)
                 running[pool.submit(_execute, str(root / f"{name}.md"), timeout)] = name
@@ -178,12 +218,18 @@ def main(argv=None) -> int:
     parser.add_argument("--root", type=Path, default=Path.cwd(), help="the book's root (with _toc.yml)")
     parser.add_argument("--cache", type=Path, required=True,
                         help="jupyter-book's jupyter-cache directory (its path-output/_build/.jupyter_cache)")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="chapters executed at once")
+    parser.add_argument("--lanes", type=int, default=2,
+                        help="chapters executed at once, each on its share of the cores (at most one per core)")
     args = parser.parse_args(argv)
     from .book import parse_quick
 
     quick = bool(parse_quick(os.environ.get("BOOK_QUICK", "0")))
-    outcome = execute_chapters(args.root.resolve(), args.cache.resolve(), args.jobs, quick)
+    try:
+        outcome = execute_chapters(args.root.resolve(), args.cache.resolve(), args.lanes, quick)
+    except (OSError, RuntimeError) as exc:  # e.g. no process could start: the book still builds, one by one
+        print(f"slotless.execute: could not execute the chapters ahead ({type(exc).__name__}: {exc}); "
+              "jupyter-book executes them one by one", file=sys.stderr)
+        return 0
     failed = [n for n, v in outcome.items() if isinstance(v, str)]
     if failed:
         print(f"slotless.execute: {len(failed)} chapter(s) failed: {', '.join(failed)}", file=sys.stderr)

@@ -1,0 +1,148 @@
+"""slotless.execute: the chapters executed ahead of jupyter-book, several at once, and the guard
+(_ext/executed_ahead.py) that never lets jupyter-book render outputs of other code."""
+
+import json
+import os
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from jupyter_cache import get_cache
+
+from slotless import execute
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def fake_run(monkeypatch, seconds=None, fail=()):
+    """Replace the kernel execution by a short sleep; record (chapter, start, end) of each execution."""
+    import nbformat
+
+    seconds = seconds or {}
+    log = []
+    lock = threading.Lock()
+
+    def run(path, timeout):
+        name = Path(path).relative_to(ROOT).with_suffix("").as_posix()
+        start = time.perf_counter()
+        time.sleep(seconds.get(name, 0.02))
+        with lock:
+            log.append((name, start, time.perf_counter()))
+        if name in fail:
+            return "", 0.0, "AssertionError: a claim failed"
+        return nbformat.writes(execute.read_chapter(Path(path))), 0.0, None
+
+    monkeypatch.setattr(execute, "_execute", run)
+    return log
+
+
+def run_all(tmp_path, lanes=2):
+    lines = []
+    pools = (ThreadPoolExecutor(1), ThreadPoolExecutor(len(execute.lane_cpus(lanes))))
+    outcome = execute.execute_chapters(ROOT, tmp_path / "cache", lanes, quick=True, log=lines.append, pools=pools)
+    return outcome, lines
+
+
+def test_every_chapter_of_the_toc_that_is_a_notebook_is_executed_and_cached(tmp_path, monkeypatch):
+    fake_run(monkeypatch)
+    outcome, _ = run_all(tmp_path)
+    names = execute.chapters(ROOT)
+    assert set(outcome) == set(names) and "book/attention/training" in names and "book/appendix/cite" not in names
+    cache = get_cache(str(tmp_path / "cache"))
+    for name in names:  # jupyter-book looks each chapter up by the hash of its code cells, as myst-nb reads it
+        assert cache.match_cache_notebook(execute.read_chapter(ROOT / f"{name}.md")) is not None, name
+
+
+def test_the_performance_chapter_runs_alone_and_no_more_than_the_lanes_run_at_once(tmp_path, monkeypatch):
+    log = fake_run(monkeypatch, seconds={name: 0.05 for name in execute.EXPECTED_SECONDS})
+    run_all(tmp_path, lanes=2)
+    (alone,) = [entry for entry in log if entry[0] in execute.ALONE]
+    for name, start, end in log:
+        if name != alone[0]:
+            assert start >= alone[2] or end <= alone[1], f"{name} overlapped the performance chapter"
+    for _, start, _ in log:
+        assert sum(s <= start < e for _, s, e in log) <= len(execute.lane_cpus(2))
+
+
+def test_a_chapter_that_reads_another_chapters_runs_starts_after_it(tmp_path, monkeypatch):
+    log = fake_run(monkeypatch, seconds={"book/memory/retention": 0.3})
+    run_all(tmp_path, lanes=3)
+    times = {name: (start, end) for name, start, end in log}
+    for reader, sources in execute.READS_RUNS_OF.items():
+        for source in sources:
+            assert times[reader][0] >= times[source][1], f"{reader} started before {source} finished"
+
+
+@pytest.mark.parametrize("lanes", [1, 2, 3, 64])
+def test_lanes_split_the_cores_into_disjoint_groups_at_most_one_lane_per_core(lanes):
+    groups = execute.lane_cpus(lanes)
+    cpus = sorted(os.sched_getaffinity(0))
+    assert sorted(c for g in groups for c in g) == cpus and all(groups)
+    assert len(groups) == min(lanes, len(cpus))
+    assert max(map(len, groups)) - min(map(len, groups)) <= 1
+
+
+def test_longest_chain_first_counts_the_chapters_that_wait():
+    order = execute.plan_order(execute.chapters(ROOT))
+    assert order[0] == "book/attention/training"
+    # retention alone is shorter than design_space, but controls and memory_results wait for it
+    assert execute.EXPECTED_SECONDS["book/memory/retention"] < execute.EXPECTED_SECONDS["book/memory/design_space"]
+    assert order.index("book/memory/retention") < order.index("book/memory/design_space")
+
+
+def test_a_failing_chapter_is_not_cached_and_the_others_still_are(tmp_path, monkeypatch):
+    fake_run(monkeypatch, fail=("book/memory/controls",))
+    outcome, lines = run_all(tmp_path)
+    assert outcome["book/memory/controls"].startswith("AssertionError")
+    assert any("book/memory/controls FAILED" in line and "jupyter-book will execute it" in line for line in lines)
+    cache = get_cache(str(tmp_path / "cache"))
+    with pytest.raises(KeyError):  # jupyter-cache: no record for this notebook
+        cache.match_cache_notebook(execute.read_chapter(ROOT / "book/memory/controls.md"))
+    assert cache.match_cache_notebook(execute.read_chapter(ROOT / "book/memory/retention.md")) is not None
+
+
+def test_a_cache_path_that_is_not_a_directory_is_refused_with_one_line(tmp_path):
+    (tmp_path / "cache").write_text("mine")
+    with pytest.raises(SystemExit, match="is not a directory"):
+        execute.execute_chapters(ROOT, tmp_path / "cache", 1, quick=True, log=lambda line: None)
+    assert (tmp_path / "cache").read_text() == "mine"
+
+
+# ------------------------------------------------------------------ the guard in _ext/executed_ahead.py
+def guard(cache_path, mode="cache"):
+    sys.path.insert(0, str(ROOT / "_ext"))
+    try:
+        import executed_ahead
+    finally:
+        sys.path.remove(str(ROOT / "_ext"))
+    app = SimpleNamespace(env=SimpleNamespace(mystnb_config=SimpleNamespace(
+        execution_mode=mode, execution_cache_path=str(cache_path))))
+    executed_ahead._check(app)
+
+
+@pytest.mark.parametrize("stamp", ["matching", "other source", "other scale", "missing", "damaged"])
+def test_the_book_renders_only_outputs_stamped_with_the_running_source_and_scale(tmp_path, monkeypatch, stamp):
+    monkeypatch.setenv("BOOK_QUICK", "1")
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "global.db").write_text("")
+    expected = execute.cache_stamp(True)
+    written = {"matching": expected, "other source": {**expected, "source_hash": "0" * 64},
+               "other scale": execute.cache_stamp(False)}.get(stamp)
+    if written is not None:
+        (cache / execute.STAMP_FILE).write_text(json.dumps(written))
+    elif stamp == "damaged":
+        (cache / execute.STAMP_FILE).write_text("{")
+    guard(cache)
+    assert cache.exists() == (stamp == "matching")
+
+
+def test_the_guard_leaves_other_execution_modes_alone(tmp_path):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    guard(cache, mode="force")
+    assert cache.exists()
