@@ -6,6 +6,10 @@ environment and the scale (``slotless.execute.cache_stamp``). jupyter-cache matc
 code cells only, so before any chapter is read this clears a cache whose stamp does not match the code
 that is running (or that has no stamp, like one jupyter-book filled itself): every chapter then executes
 here, as with ``execute_notebooks: force``.
+
+It also writes each chapter's executed notebook (``<build>/jupyter_execute/<page>.ipynb``, the notebook
+download of ``_ext/notebook_downloads.py``) with its outputs: myst-nb 1.4 writes the notebook it read, and
+when the outputs come from the cache they are only in the copy it renders.
 """
 
 from __future__ import annotations
@@ -42,7 +46,27 @@ def _check(app):
     shutil.rmtree(path)
 
 
+def _write_executed(app, doctree):
+    config = getattr(app.env, "mystnb_config", None)
+    if config is None or config.execution_mode != "cache" or not config.execution_cache_path:
+        return
+    target = Path(app.outdir).parent / "jupyter_execute" / f"{app.env.docname}.ipynb"
+    if not target.exists():  # not a notebook
+        return
+    import nbformat
+    from jupyter_cache import get_cache
+
+    notebook = nbformat.read(target, as_version=4)
+    try:
+        _, executed = get_cache(config.execution_cache_path).merge_match_into_notebook(notebook)
+    except KeyError:  # not in the cache: its execution failed here, and the build reports it
+        return
+    target.write_text(nbformat.writes(executed), encoding="utf-8")
+
+
 def setup(app):
     # After myst-nb has set the cache path (builder-inited, default priority 500), before any chapter is read.
     app.connect("builder-inited", _check, priority=900)
+    # After myst-nb has parsed the chapter and written its notebook.
+    app.connect("doctree-read", _write_executed)
     return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "0.1"}

@@ -27,11 +27,17 @@ def built_book():
     env["BOOK_QUICK"] = "1"
     env.pop("SLOTLESS_CACHE", None)
     jb = Path(sys.executable).with_name("jupyter-book")
+    # as make book-quick: the chapters executed ahead in lanes (slotless.execute), then rendered from the cache
+    ahead = [sys.executable, "-m", "slotless.execute", "--root", str(ROOT), "--cache", str(BUILD / "_build" / ".jupyter_cache")]
+    result = subprocess.run(ahead, env=env, capture_output=True, text=True, timeout=1500)
+    if result.returncode != 0 or "FAILED" in result.stdout:
+        pytest.fail(f"executing the chapters ahead failed ({result.returncode}):\n{result.stdout[-6000:]}\n{result.stderr[-6000:]}")
     command = [str(jb), "build", str(ROOT), "--all", "-W", "-n", "--keep-going", "--path-output", str(BUILD)]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=1500)
     if result.returncode != 0:
         reports = "\n".join(p.read_text()[-3000:] for p in (HTML / "reports").glob("*.log")) if HTML.exists() else ""
         pytest.fail(f"book build failed ({result.returncode}):\n{result.stdout[-6000:]}\n{result.stderr[-6000:]}\n{reports}")
+    assert result.stdout.count("Using cached notebook") == len(chapter_paths()), "a chapter was executed twice"
     return HTML
 
 
@@ -173,6 +179,8 @@ def test_each_chapter_downloads_as_a_notebook_that_executes(built_book, tmp_path
         page = path.relative_to(ROOT).with_suffix("")
         notebook = built_book / "_notebooks" / f"{page}.ipynb"
         assert notebook.exists(), f"no notebook download for {page}"
+        cells = [c for c in nbformat.read(notebook, 4).cells if c.cell_type == "code"]
+        assert any(c.outputs for c in cells), f"the notebook download of {page} has no outputs"
         assert f'_notebooks/{page}.ipynb"' in (built_book / f"{page}.html").read_text()
     monkeypatch.setenv("BOOK_QUICK", "1")  # the kernel inherits it: quick scale
     shortest = min(chapter_paths(), key=lambda p: p.stat().st_size)
