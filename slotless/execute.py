@@ -99,17 +99,18 @@ def cache_stamp(quick: bool) -> dict:
 
 def lane_cpus(lanes: int) -> list[tuple[int, ...]]:
     """The cores this process may use, split into ``lanes`` disjoint groups as even as possible (fewer groups
-    when there are fewer cores); each lane's kernels are confined to its group."""
-    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
+    when there are fewer cores); each lane's kernels are confined to its group. Where a process cannot be
+    confined to cores (no ``os.sched_setaffinity``, e.g. macOS), one lane: chapters sharing cores gain nothing."""
+    if not hasattr(os, "sched_setaffinity"):
+        return [tuple(range(os.cpu_count() or 1))]
+    cpus = sorted(os.sched_getaffinity(0))
     lanes = max(1, min(lanes, len(cpus)))
     return [tuple(cpus[i * len(cpus) // lanes:(i + 1) * len(cpus) // lanes]) for i in range(lanes)]
 
 
 def _confine(groups) -> None:
     """Worker initializer: confine this worker process (and so its kernels) to the next free group."""
-    group = groups.get()
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, group)
+    os.sched_setaffinity(0, groups.get())
 
 
 def read_chapter(path: Path):
@@ -186,8 +187,9 @@ def execute_chapters(root: Path, cache_path: Path, lanes: int, quick: bool, time
         queue = context.Queue()
         for group in groups:
             queue.put(group)
+        confine = dict(initializer=_confine, initargs=(queue,)) if hasattr(os, "sched_setaffinity") else {}
         pools = (ProcessPoolExecutor(1, mp_context=context),
-                 ProcessPoolExecutor(len(groups), mp_context=context, initializer=_confine, initargs=(queue,)))
+                 ProcessPoolExecutor(len(groups), mp_context=context, **confine))
     first, pool = pools
     with first:
         for name in alone:

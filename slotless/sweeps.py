@@ -169,7 +169,8 @@ class Engine:
             return f"{type(self.cluster).__name__}"
         if self.scheduler is not None:
             return f"the Dask scheduler at {self.scheduler}"
-        return f"an embedded LocalCluster of {self.workers or default_workers()} worker processes"
+        n = self.workers or default_workers()
+        return f"an embedded LocalCluster of {n} worker process{'' if n == 1 else 'es'}"
 
     def start(self) -> "Engine":
         """Start the embedded cluster or connect to the scheduler (idempotent)."""

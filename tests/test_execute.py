@@ -86,6 +86,11 @@ def test_lanes_split_the_cores_into_disjoint_groups_at_most_one_lane_per_core(la
     assert max(map(len, groups)) - min(map(len, groups)) <= 1
 
 
+def test_one_lane_where_processes_cannot_be_confined_to_cores(monkeypatch):
+    monkeypatch.delattr(os, "sched_setaffinity")
+    assert len(execute.lane_cpus(2)) == 1
+
+
 def test_longest_chain_first_counts_the_chapters_that_wait():
     order = execute.plan_order(execute.chapters(ROOT))
     assert order[0] == "book/attention/training"
