@@ -133,8 +133,8 @@ def _call(function, args, source):
 class Engine:
     """Where tasks run: an embedded LocalCluster, an existing scheduler, a batch cluster, or this process.
 
-    ``workers``: size of the embedded cluster (default: the machine's cores); 1 runs every task in this
-    process. ``scheduler``: address of an existing scheduler (default: ``$SLOTLESS_SCHEDULER`` when
+    ``workers``: size of the embedded cluster (default: the cores this process may use); 1 (also by default,
+    on one core) runs every task in this process. ``scheduler``: address of an existing scheduler (default: ``$SLOTLESS_SCHEDULER`` when
     ``workers`` is not given). ``cluster``: any Dask cluster object (e.g. from :func:`batch_cluster`).
     ``embedded``: use an embedded LocalCluster even for one worker (to compare worker counts like for like).
     Use it as a context manager; it closes what it started (never a cluster or scheduler it was given).
@@ -158,8 +158,10 @@ class Engine:
 
     @property
     def in_process(self) -> bool:
-        """True if tasks run in this process (``workers=1`` and no scheduler or cluster)."""
-        return self.workers == 1 and self.scheduler is None and self.cluster is None and not self.embedded
+        """True if tasks run in this process: one worker (``workers=1``, or by default on one core) and no
+        scheduler, cluster or ``embedded``. A cluster of one worker would only add its start and the copies."""
+        return ((self.workers or default_workers()) == 1 and self.scheduler is None and self.cluster is None
+                and not self.embedded)
 
     def describe(self) -> str:
         """One line: where the tasks run."""

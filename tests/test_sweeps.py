@@ -330,6 +330,16 @@ def test_the_scheduler_environment_variable_is_the_default(monkeypatch):
     assert sweeps.Engine(workers=1).in_process  # an explicit worker count means this machine
 
 
+def test_on_one_core_tasks_run_in_this_process_unless_a_cluster_is_asked_for(monkeypatch):
+    monkeypatch.delenv(sweeps.SCHEDULER_ENV, raising=False)
+    monkeypatch.setattr(sweeps, "default_workers", lambda: 1)
+    assert sweeps.Engine().in_process and sweeps.Engine().describe() == "in this process"
+    assert not sweeps.Engine(embedded=True).in_process
+    assert sweeps.Engine(embedded=True).describe() == "an embedded LocalCluster of 1 worker process"
+    monkeypatch.setattr(sweeps, "default_workers", lambda: 2)
+    assert sweeps.Engine().describe() == "an embedded LocalCluster of 2 worker processes"
+
+
 @pytest.mark.parametrize("flag", [["--winners", "65"], ["--epsilon", "0.35"]])
 def test_the_authors_variants_run_from_the_memory_command(tmp_path, flag):
     """`python -m slotless memory --winners 65` and `--epsilon 0.35`, end to end at a tiny size (the design-space
