@@ -50,8 +50,8 @@ $(STAMP): requirements.txt pyproject.toml
 
 # Paper scale. Expensive simulations are cached in .cache/paper, keyed by their full
 # configuration and a hash of the slotless source, so a re-build recomputes only what changed.
-# slotless.execute runs the chapters first, one per core at a time (the performance appendix alone);
-# jupyter-book then renders their outputs (see _config.yml, execute).
+# slotless.execute runs the chapters first, two at a time, each on its own share of the cores (the
+# performance appendix first, alone); jupyter-book then renders their outputs (see _config.yml, execute).
 book: $(STAMP)
 	$(PY) -c "from slotless.warmup import BOOK_DTYPES, compile_kernels; compile_kernels(BOOK_DTYPES)"
 	rm -rf _build/html _build/.doctrees _build/jupyter_execute

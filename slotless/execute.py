@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 __all__ = ["ALONE", "READS_RUNS_OF", "EXPECTED_SECONDS", "STAMP_FILE", "chapters", "plan_order", "cache_stamp",
-           "read_chapter", "lane_cpus", "execute_chapters", "main"]
+           "read_chapter", "lane_cpus", "cell_timeout", "execute_chapters", "main"]
 
 #: Chapters that time themselves: executed first, with nothing else running.
 ALONE = ("book/appendix/performance",)
@@ -54,8 +54,6 @@ EXPECTED_SECONDS = {
 }
 #: The stamp file inside the jupyter-cache directory (see :func:`cache_stamp`).
 STAMP_FILE = "slotless-stamp.json"
-#: What a chapter's execution may take per cell, as ``execute.timeout`` in ``_config.yml``.
-DEFAULT_TIMEOUT = 1800
 
 
 def chapters(root: Path) -> list[str]:
@@ -76,6 +74,14 @@ def chapters(root: Path) -> list[str]:
     toc = yaml.safe_load((root / "_toc.yml").read_text())
     names = [toc["root"], *files(toc.get("parts", toc.get("chapters", [])))]
     return [n for n in names if is_myst_markdown_notebook((root / f"{n}.md").read_text())]
+
+
+def cell_timeout(root: Path) -> int | None:
+    """The seconds a cell may take: ``execute.timeout`` of ``root/_config.yml``, as jupyter-book applies it."""
+    import yaml
+
+    config = yaml.safe_load((root / "_config.yml").read_text()) or {}
+    return (config.get("execute") or {}).get("timeout")
 
 
 def plan_order(names: list[str]) -> list[str]:
@@ -132,17 +138,19 @@ def _execute(path: str, timeout: int) -> tuple[str, float, str | None]:
     nb = read_chapter(Path(path))
     result = single_nb_execution(nb, cwd=str(Path(path).parent), timeout=timeout, allow_errors=False,
                                  meta_override=True)
-    if result.err is not None:
-        first = (str(result.err).strip().splitlines() or [""])[0]
-        return "", result.time, f"{type(result.err).__name__}: {first}"[:300]
+    if result.err is not None:  # nbclient's CellExecutionError names the cell's exception
+        error = result.err
+        name = getattr(error, "ename", None) or type(error).__name__
+        value = getattr(error, "evalue", None) or (str(error).strip().splitlines() or [""])[0]
+        return "", result.time, f"{name}: {value}"[:300]
     return nbformat.writes(nb), result.time, None
 
 
-def execute_chapters(root: Path, cache_path: Path, lanes: int, quick: bool, timeout: int = DEFAULT_TIMEOUT,
+def execute_chapters(root: Path, cache_path: Path, lanes: int, quick: bool, timeout: int | None = None,
                      log=print, pools=None) -> dict:
     """Execute every chapter of ``root`` into the jupyter-cache at ``cache_path`` (emptied first), in
     ``lanes`` lanes under the rules of the module note. Returns ``{chapter: seconds or the error line}``.
-    ``pools``: (executor for the chapters that run alone, executor of the lanes); default: spawned processes,
+    ``timeout``: seconds per cell (default: :func:`cell_timeout`). ``pools``: (executor for the chapters that run alone, executor of the lanes); default: spawned processes,
     the lanes' confined to :func:`lane_cpus` (tests pass threads)."""
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -181,6 +189,7 @@ def execute_chapters(root: Path, cache_path: Path, lanes: int, quick: bool, time
             outcome[name] = error
             log(f"slotless.execute: {name} FAILED ({error}); jupyter-book will execute it and report the error")
 
+    timeout = cell_timeout(root) if timeout is None else timeout
     groups = lane_cpus(lanes)
     if pools is None:
         context = multiprocessing.get_context("spawn")

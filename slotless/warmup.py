@@ -13,7 +13,7 @@ __all__ = ["BOOK_DTYPES", "compile_kernels"]
 
 #: The dtypes ``make book`` compiles up front. Every simulation of the book runs in float32; its float64
 #: cross-checks run in the chapter's own process (Part II's storage loop is the only compiled one, about
-#: 3 s to compile there), so compiling float64 for both parts up front (about 45 s of CPU) would be wasted.
+#: 3 s to compile there), so compiling float64 for both parts up front (about 30 s of CPU) would be wasted.
 BOOK_DTYPES = ("float32",)
 
 
@@ -24,7 +24,7 @@ def compile_kernels(dtypes=("float32", "float64"), processes: int | None = None)
 
     Numba compiles in one thread, so the kernels of each part (Part I, Part II) and dtype compile as one job,
     and the jobs run in ``processes`` processes (default: one per core; 1 compiles everything here): on 2
-    cores a cold compile of both dtypes takes about 42 s instead of 60 s, of float32 alone about 30 s. Two
+    cores a cold compile of both dtypes takes about 42 s instead of 60 s, of float32 alone about 20 s. Two
     processes that compile the same function (one part in two dtypes) may each rewrite its cache index and
     drop the other's entry, so then a last pass here loads every kernel and compiles whatever is missing."""
     import os

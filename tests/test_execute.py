@@ -151,3 +151,19 @@ def test_the_guard_leaves_other_execution_modes_alone(tmp_path):
     cache.mkdir()
     guard(cache, mode="force")
     assert cache.exists()
+
+
+def test_cells_get_the_timeout_of_the_book_config():
+    import yaml
+
+    assert execute.cell_timeout(ROOT) == yaml.safe_load((ROOT / "_config.yml").read_text())["execute"]["timeout"]
+
+
+def test_a_failing_cell_is_reported_by_its_exception(tmp_path):
+    """The real execution path, on a two-cell MyST notebook whose second cell fails."""
+    chapter = tmp_path / "bad.md"
+    chapter.write_text("---\njupytext:\n  text_representation:\n    format_name: myst\nkernelspec:\n  name: python3\n"
+                       "  display_name: Python 3\n---\n\n# Bad\n\n```{code-cell} ipython3\nx = 1\n```\n\n"
+                       "```{code-cell} ipython3\nassert x == 2, 'x is not 2'\n```\n")
+    text, _, error = execute._execute(str(chapter), 120)
+    assert text == "" and error == "AssertionError: x is not 2"
