@@ -24,7 +24,7 @@ def compile_kernels(dtypes=("float32", "float64"), processes: int | None = None)
 
     Numba compiles in one thread, so the kernels of each part (Part I, Part II) and dtype compile as one job,
     and the jobs run in ``processes`` processes (default: one per core; 1 compiles everything here): on 2
-    cores a cold compile of both dtypes takes about 42 s instead of 60 s, of float32 alone about 20 s. Two
+    cores a cold compile of both dtypes takes about 43 s instead of 67 s, of float32 alone about 28 s. Two
     processes that compile the same function (one part in two dtypes) may each rewrite its cache index and
     drop the other's entry, so then a last pass here loads every kernel and compiles whatever is missing."""
     import os

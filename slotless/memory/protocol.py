@@ -17,8 +17,8 @@ cues (evaluated, pseudo, uniform, in that order) and ties/random winners. Both e
 identically:
 
 - ``engine="fast"``: the whole trial as one compiled loop on the existing connections only
-  (:func:`slotless.memory.kernels.run_trial_batch`); trials run in parallel, in threads. Per-trial scratch
-  lives inside the loop, so peak memory is about (threads x one trial) plus the (T, E) outputs.
+  (:func:`slotless.memory.kernels.run_trial_batch`); trials run in parallel. Per-trial scratch lives
+  inside the loop, so peak memory is about (threads x one trial) plus the (T, E) outputs.
 - ``engine="readable"``: the dense NumPy path of :mod:`slotless.memory.network`.
 
 Both give bitwise identical results for the same trial (tested), so the readable path is the
@@ -280,23 +280,6 @@ def check_fits(network: NetworkConfig, protocol: ProtocolConfig) -> None:
     _pat.cue_size(protocol.cue_fraction, network.active)
 
 
-def _run_split(run, lo: int, hi: int, threads: int, pool) -> None:
-    """Call ``run(a, b)`` on up to ``threads`` contiguous parts of the trials ``lo:hi``, side by side in ``pool``
-    (the compiled batch releases the GIL), and return when every part is done. An exception of a part
-    (a KeyboardInterrupt too) is raised here, after the others have finished. Each trial has its own
-    generators, so the split does not change any result."""
-    if pool is None or hi - lo < 2:
-        run(lo, hi)
-        return
-    parts = min(threads, hi - lo)
-    bounds = [lo + (hi - lo) * i // parts for i in range(parts + 1)]
-    futures = [pool.submit(run, a, b) for a, b in zip(bounds[:-1], bounds[1:])]
-    for future in futures:
-        future.exception()  # wait for all before raising the first failure
-    for future in futures:
-        future.result()
-
-
 def run_trials(network, protocol: ProtocolConfig, trials: int, seed: int, stream="", *, first_trial: int = 0,
                dtype: str = "float32", chunk_size: int | None = None, progress: bool = False,
                engine: str = "fast", _bitpacked: bool = True) -> TrialResult:
@@ -305,10 +288,9 @@ def run_trials(network, protocol: ProtocolConfig, trials: int, seed: int, stream
     network: a :class:`NetworkConfig` or a preset name ("kwinner", "kwinner-alt", "mhn").
     Trial t uses ``trial_generator(seed, first_trial + t, stream)``, so its result does not depend on
     chunk_size, thread count or the other trials of the call. Returns a :class:`TrialResult`
-    with (T, E) arrays, age 1 first. ``chunk_size`` trials run per step, split among the threads (Numba's
-    thread count, ``numba.set_num_threads``); default: one per thread, so that Ctrl-C, which Python sees
-    between compiled calls, stops a run within about one trial's time. Peak memory is about
-    (threads x one trial's scratch) + the outputs.
+    with (T, E) arrays, age 1 first. ``chunk_size`` trials run per compiled call (default: one per
+    thread, so that Ctrl-C, which Python sees between calls, stops a run within about one trial's time);
+    peak memory is about (threads x one trial's scratch) + the outputs.
     A 1-winner MHN runs on bit-packed patterns (same results; ``_bitpacked=False``, for tests only, forces
     the general path). Book: ``eq-methods-trial`` ({ref}`ch-retention`).
     """
@@ -320,31 +302,21 @@ def run_trials(network, protocol: ProtocolConfig, trials: int, seed: int, stream
     trace = np.zeros((trials, E), dtype=np.float64)
     usage = np.zeros((trials, cfg.n_hidden), dtype=np.int64)
     seeds = np.stack([trial_seeds4(seed, first_trial + t, stream) for t in range(trials)])
-    threads = max(1, numba.get_num_threads())
-    chunk = chunk_size or threads
+    chunk = chunk_size or max(1, numba.get_num_threads())
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=trials, desc=f"{protocol.data} trials", unit="trial")
-    pool = None
     try:
         if engine == "fast":
             prm = np.array([cfg.epsilon, 1.0 - cfg.epsilon, 1.0, 0.0], dtype=np.dtype(dtype))
             ok = np.ones(trials, dtype=np.bool_)
             index_proto = np.empty(0, dtype=kernels.index_type(cfg.n_hidden, cfg.n_input))
-
-            def run(lo, hi):
-                kernels.run_trial_batch(seeds[lo:hi], params, prm, acc[lo:hi], trace[lo:hi], usage[lo:hi], ok[lo:hi],
-                                        index_proto)
-
-            if threads > 1 and min(chunk, trials) > 1:
-                from concurrent.futures import ThreadPoolExecutor
-
-                pool = ThreadPoolExecutor(threads, thread_name_prefix="slotless-trials")
             for lo in range(0, trials, chunk):
                 hi = min(trials, lo + chunk)
-                _run_split(run, lo, hi, threads, pool)
+                kernels.run_trial_batch(seeds[lo:hi], params, prm, acc[lo:hi], trace[lo:hi], usage[lo:hi], ok[lo:hi],
+                                        index_proto)
                 if bar is not None:
                     bar.update(hi - lo)
             bad = np.flatnonzero(~ok)
@@ -364,8 +336,6 @@ def run_trials(network, protocol: ProtocolConfig, trials: int, seed: int, stream
                 f"{protocol.n_pool} patterns after {kernels.MAX_TREE_ATTEMPTS} regrowths; grow a larger tree"
             )
     finally:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)  # a running trial finishes: at most one per thread
         if bar is not None:
             bar.close()
     # learning order -> age 1 first
