@@ -57,10 +57,15 @@ def _write_executed(app, doctree):
     from jupyter_cache import get_cache
 
     notebook = nbformat.read(target, as_version=4)
+    from myst_nb.ext.glue import extract_glue_data_cell
+
     try:
         _, executed = get_cache(config.execution_cache_path).merge_match_into_notebook(notebook)
     except KeyError:  # not in the cache: its execution failed here, and the build reports it
         return
+    for cell in executed.cells:  # as myst-nb does to the notebook it executes: glue records leave the outputs
+        if cell.cell_type == "code":
+            extract_glue_data_cell(cell)
     target.write_text(nbformat.writes(executed), encoding="utf-8")
 
 

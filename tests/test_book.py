@@ -181,6 +181,9 @@ def test_each_chapter_downloads_as_a_notebook_that_executes(built_book, tmp_path
         assert notebook.exists(), f"no notebook download for {page}"
         cells = [c for c in nbformat.read(notebook, 4).cells if c.cell_type == "code"]
         assert any(c.outputs for c in cells), f"the notebook download of {page} has no outputs"
+        glued = [o for c in cells for o in c.outputs if any(k.startswith("application/papermill.record/")
+                                                             for k in o.get("data", {}))]
+        assert not glued, f"the notebook download of {page} keeps {len(glued)} glue records among its outputs"
         assert f'_notebooks/{page}.ipynb"' in (built_book / f"{page}.html").read_text()
     monkeypatch.setenv("BOOK_QUICK", "1")  # the kernel inherits it: quick scale
     shortest = min(chapter_paths(), key=lambda p: p.stat().st_size)
