@@ -55,10 +55,9 @@ def _write_executed(app, doctree):
         return
     import nbformat
     from jupyter_cache import get_cache
-
-    notebook = nbformat.read(target, as_version=4)
     from myst_nb.ext.glue import extract_glue_data_cell
 
+    notebook = nbformat.read(target, as_version=4)
     try:
         _, executed = get_cache(config.execution_cache_path).merge_match_into_notebook(notebook)
     except KeyError:  # not in the cache: its execution failed here, and the build reports it
