@@ -34,8 +34,8 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["ALONE", "READS_RUNS_OF", "EXPECTED_SECONDS", "STAMP_FILE", "chapters", "plan_order", "cache_stamp",
-           "read_chapter", "lane_cpus", "cell_timeout", "execute_chapters", "main"]
+__all__ = ["ALONE", "READS_RUNS_OF", "EXPECTED_SECONDS", "STAMP_FILE", "toc_pages", "chapters", "plan_order",
+           "cache_stamp", "read_chapter", "lane_cpus", "cell_timeout", "execute_chapters", "main"]
 
 #: Chapters that time themselves: executed first, with nothing else running.
 ALONE = ("book/appendix/performance",)
@@ -56,24 +56,31 @@ EXPECTED_SECONDS = {
 STAMP_FILE = "slotless-stamp.json"
 
 
-def chapters(root: Path) -> list[str]:
-    """The executable chapters of ``root/_toc.yml`` (MyST notebooks), as paths without suffix, in toc order."""
+def toc_pages(root: Path) -> list[str]:
+    """Every page of ``root/_toc.yml`` (the root first, then the parts' chapters and their sections, in
+    order), as paths without suffix relative to ``root``."""
     import yaml
-    from myst_nb.core.read import is_myst_markdown_notebook
 
-    def files(node):
-        if isinstance(node, dict):
-            if "file" in node:
-                yield node["file"]
-            for value in node.values():
-                yield from files(value)
-        elif isinstance(node, list):
-            for value in node:
-                yield from files(value)
+    def files(entries):
+        for entry in entries or []:
+            if "file" in entry:
+                yield entry["file"]
+            yield from files(entry.get("chapters"))
+            yield from files(entry.get("sections"))
 
     toc = yaml.safe_load((root / "_toc.yml").read_text())
-    names = [toc["root"], *files(toc.get("parts", toc.get("chapters", [])))]
-    return [n for n in names if is_myst_markdown_notebook((root / f"{n}.md").read_text())]
+    pages = [toc["root"]]
+    for part in toc.get("parts", []):
+        pages.extend(files(part.get("chapters")))
+    pages.extend(files(toc.get("chapters")))
+    return pages
+
+
+def chapters(root: Path) -> list[str]:
+    """The executable chapters of ``root/_toc.yml`` (MyST notebooks), as paths without suffix, in toc order."""
+    from myst_nb.core.read import is_myst_markdown_notebook
+
+    return [n for n in toc_pages(root) if is_myst_markdown_notebook((root / f"{n}.md").read_text())]
 
 
 def cell_timeout(root: Path) -> int | None:
@@ -150,8 +157,9 @@ def execute_chapters(root: Path, cache_path: Path, lanes: int, quick: bool, time
                      log=print, pools=None) -> dict:
     """Execute every chapter of ``root`` into the jupyter-cache at ``cache_path`` (emptied first), in
     ``lanes`` lanes under the rules of the module note. Returns ``{chapter: seconds or the error line}``.
-    ``timeout``: seconds per cell (default: :func:`cell_timeout`). ``pools``: (executor for the chapters that run alone, executor of the lanes); default: spawned processes,
-    the lanes' confined to :func:`lane_cpus` (tests pass threads)."""
+    ``timeout``: seconds per cell (default: :func:`cell_timeout`). ``pools``: (executor for the chapters that
+    run alone, executor of the lanes); default: spawned processes, the lanes' confined to :func:`lane_cpus`
+    (tests pass threads)."""
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
@@ -181,8 +189,8 @@ def execute_chapters(root: Path, cache_path: Path, lanes: int, quick: bool, time
         done.add(name)
         if error is None:
             nb = nbformat.reads(text, as_version=4)
-            cache.cache_notebook_bundle(CacheBundleIn(nb, str(root / f"{name}.md"), data={"execution_seconds": seconds}),
-                                        check_validity=False, overwrite=True)
+            bundle = CacheBundleIn(nb, str(root / f"{name}.md"), data={"execution_seconds": seconds})
+            cache.cache_notebook_bundle(bundle, check_validity=False, overwrite=True)
             outcome[name] = seconds
             log(f"slotless.execute: {name} executed in {seconds:.1f} s ({time.perf_counter() - start:.0f} s in)")
         else:

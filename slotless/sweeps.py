@@ -134,10 +134,11 @@ class Engine:
     """Where tasks run: an embedded LocalCluster, an existing scheduler, a batch cluster, or this process.
 
     ``workers``: size of the embedded cluster (default: the cores this process may use); 1 (also by default,
-    on one core) runs every task in this process. ``scheduler``: address of an existing scheduler (default: ``$SLOTLESS_SCHEDULER`` when
-    ``workers`` is not given). ``cluster``: any Dask cluster object (e.g. from :func:`batch_cluster`).
-    ``embedded``: use an embedded LocalCluster even for one worker (to compare worker counts like for like).
-    Use it as a context manager; it closes what it started (never a cluster or scheduler it was given).
+    on one core) runs every task in this process. ``scheduler``: address of an existing scheduler (default:
+    ``$SLOTLESS_SCHEDULER`` when ``workers`` is not given). ``cluster``: any Dask cluster object (e.g. from
+    :func:`batch_cluster`). ``embedded``: use an embedded LocalCluster even for one worker (to compare worker
+    counts like for like). Use it as a context manager; it closes what it started (never a cluster or
+    scheduler it was given).
     Book: {ref}`ch-design-space`.
     """
 

@@ -12,8 +12,8 @@ import numpy as np
 __all__ = ["BOOK_DTYPES", "compile_kernels"]
 
 #: The dtypes ``make book`` compiles up front. Every simulation of the book runs in float32; its float64
-#: cross-checks run in the chapter's own process (Part II's storage loop is the only compiled one, about
-#: 3 s to compile there), so compiling float64 for both parts up front (about 30 s of CPU) would be wasted.
+#: cross-checks run in the chapter's own process (Part II's storage loop is the only compiled one, under
+#: a second to compile there), so compiling float64 for both parts up front (about 30 s of CPU) would be wasted.
 BOOK_DTYPES = ("float32",)
 
 

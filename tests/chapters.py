@@ -6,28 +6,16 @@ import os
 from pathlib import Path
 
 import jupytext
-import yaml
+
+from slotless.execute import toc_pages
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "golden"
 
 
-def _files(entries):
-    for entry in entries or []:
-        if "file" in entry:
-            yield entry["file"]
-        yield from _files(entry.get("chapters"))
-        yield from _files(entry.get("sections"))
-
-
 def toc_files() -> list[str]:
     """Every page in _toc.yml (root first), as paths without suffix relative to ROOT."""
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = [toc["root"]]
-    for part in toc.get("parts", []):
-        files.extend(_files(part.get("chapters")))
-    files.extend(_files(toc.get("chapters")))
-    return files
+    return toc_pages(ROOT)
 
 
 def chapter_paths() -> list[Path]:

@@ -180,6 +180,14 @@ _LOW6 = np.uint64(63)
 
 
 @nb.njit(cache=True)
+def _copy(dst, src, n):
+    """``dst[:n] = src[:n]``, element by element: a slice assignment compiles Numba's shape-check error path,
+    about 2 s more compilation per kernel that uses one."""
+    for i in range(n):
+        dst[i] = src[i]
+
+
+@nb.njit(cache=True)
 def _n_words(n):
     """uint64 words of a bit set over range(n)."""
     return (n + 63) >> 6
@@ -303,8 +311,7 @@ def _grow_tree(seed, n_nodes, n, s, b):
                 for j in range(s):
                     i = np.uint64(act[cur, j])
                     pbits[i >> _SIX] |= _ONE << (i & _LOW6)
-                for w in range(nw):
-                    cbits[w] = pbits[w]
+                _copy(cbits, pbits, nw)
                 _sample_sorted(state, s, b, words, drop, draws)
                 for j in range(b):
                     i = np.uint64(act[cur, drop[j]])
@@ -326,8 +333,7 @@ def _grow_tree(seed, n_nodes, n, s, b):
                         cnt += 1
                         v &= v - _ONE
             else:
-                for j in range(s):
-                    act[new, j] = act[cur, j]
+                _copy(act[new], act[cur], s)
             nodes += 1
             break
     # leaves, depth first in child-creation order (pre-order walk)
@@ -374,8 +380,7 @@ def _tree_rows(seed, n_needed, n_nodes, n, s, b, max_attempts):
             _shuffle(state, leaves)
             out = np.empty((n_needed, s), dtype=np.int32)
             for r in range(n_needed):
-                for j in range(s):
-                    out[r, j] = act[leaves[r], j]
+                _copy(out[r], act[leaves[r]], s)
             return out, attempt + 1, n_leaves
         grow_seed = splitmix64(grow_seed + _TREE_RETRY)
     return np.empty((0, s), dtype=np.int32), max_attempts, n_leaves
@@ -515,8 +520,7 @@ def _kth_largest(values, k, buf, tau):
             cnt += 1
     if cnt >= k and cnt <= 6 * k:
         return _kth_smallest(buf[:cnt], cnt - k)
-    for i in range(n):
-        buf[i] = values[i]
+    _copy(buf, values, n)
     vk = _kth_smallest(buf, n - k)  # now buf[:n-k] holds the n-k smallest entries
     tau[0] = vk
     if n - 2 * k >= 0:
@@ -584,8 +588,7 @@ def _emit_selected(vals, units, cnt, vk, k, lowest_index, key, out, pbuf):
                 cut = pbuf[j]
     else:
         work = pbuf[n_eq:2 * n_eq]
-        for j in range(n_eq):
-            work[j] = pbuf[j]
+        _copy(work, pbuf, n_eq)
         cut = _kth_smallest(work, n_eq - need)  # the need-th largest priority
     o = 0
     e = 0
@@ -640,8 +643,7 @@ def _select_top(values, k, lowest_index, key, out, buf, ubuf, pbuf, tau):
         cnt += 1 if v >= t else 0
     if cnt >= k and cnt <= 6 * k:
         work = buf[n:n + cnt]
-        for i in range(cnt):
-            work[i] = buf[i]
+        _copy(work, buf, cnt)
         vk = _kth_smallest(work, cnt - k)
     else:
         vk = _kth_largest(values, k, buf[n:2 * n], tau)
@@ -682,8 +684,7 @@ def _random_top(n, k, key, out, prbuf):
             out[i] = i
         return
     work = prbuf[n:2 * n]
-    for i in range(n):
-        work[i] = pr[i]
+    _copy(work, pr, n)
     vk = _kth_smallest(work, n - k)
     cnt = 0
     for i in range(n):
@@ -757,7 +758,7 @@ def _drive(active, off, c_unit, wcsr, dense, h, zero):
         i = np.uint64(active[a])
         e = off[i]
         end = off[i + _ONE]
-        if dense:
+        if dense:  # element by element, not h += wcsr[e:end] (see _copy)
             for u in range(h.shape[0]):
                 h[u] += wcsr[e]
                 e += _ONE
@@ -865,7 +866,7 @@ def _fast_trial(pool, targets, cues, idx, u1, u2, p, prm, tie_seed, acc, trace, 
         o[:] = zero
         for r in range(k):
             u = win[r]
-            if dense:  # f = 1: idx[u, j] = j, a contiguous (vectorised) add
+            if dense:  # f = 1: idx[u, j] = j, a contiguous (vectorised) add, element by element (see _copy)
                 for j in range(phi):
                     o[j] += wyx[u, j]
             else:
@@ -970,8 +971,7 @@ def _bitpacked_mhn_trial(pool, targets, cues, u1, u2, p, prm, tie_seed, acc, tra
             _bitpacked_drive(x, bits, rows, won, w_init, h, zero)
             _select_top(h, 1, lowest, step_key(tie_seed, PHASE_LEARN, t), win, vbuf, ubuf, pbuf, tau)
         u = win[0]
-        for w in range(nw):
-            rows[u, w] = bits[w]
+        _copy(rows[u], bits, nw)
         won[u] = True
         usage[u] += 1
         if t >= B:
