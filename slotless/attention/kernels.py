@@ -18,10 +18,17 @@ small matrix products per batch. The arithmetic is the same as in the readable p
 of summation (hence the rounding) differs.
 
 Without input projections every free unit's initial key row enters the storage and query steps; those
-drives are computed for all units at once with the units innermost (:func:`_initial_key_drives`), which
-vectorises without changing any unit's order of summation, so the results are those of the scalar loops bit
-for bit. :func:`draw_task_rows` draws the training sequences of a held-out split (the numpy path's
-sequences, from the same numbers).
+drives are computed for all units at once with the units innermost (:func:`_initial_key_drives`, and for
+the context items and the query of a sequence in one pass, :func:`_initial_key_drives_of`), which
+vectorises without changing any unit's order of summation. The free units' terms of the W_Q gradient and
+of the ``via_mhn`` direction are summed over the units first (a d_k vector, in float64) and then meet the
+query token or the reinstated item once: for ``via_mhn`` with 12 free units of 16 and d_k = 50, 1200
+operations per sequence instead of 7800. Their float32 rounding therefore differs from a unit-by-unit sum
+(one rounding per sequence instead of one per unit); float64 agrees with the readable path to 1e-12. The
+fast-weight draws are made seed by seed inside the step (:func:`_mt_fill`): without projections a batch of
+50 seeds draws 14 MB, which went out to memory and back when every seed was drawn first.
+:func:`draw_task_rows` draws the training sequences of a held-out split (the numpy path's sequences, from
+the same numbers).
 
 Inputs are token indices, not one-hot tensors: ``tok (S, B, C)`` (the context items,
 ``letter + L * case``), ``qtok (S, B)`` (the query token, ``2L + letter``) and ``target (S, B)``
@@ -62,7 +69,7 @@ def _softmax(logits, n, out):
 
 
 @nb.njit(cache=True)
-def _attend(item, item_scores, key, W_hi0T, beta, has_items, mask_unrecruited, drive, out):
+def _attend(item, item_scores, key, W_hi0T, beta, has_items, mask_unrecruited, drive, out, drives_given=False):
     """``out`` = the memory's attention over its ``nh`` hidden units for one query (``eq-methods-mhn-query``):
     softmax of ``beta`` times each unit's match. A unit holding item ``j`` (``item[u] = j``, one-hot
     reinstatement) matches with ``item_scores[j]``; a free unit is masked out (``mask_unrecruited``), scores 0
@@ -70,7 +77,7 @@ def _attend(item, item_scores, key, W_hi0T, beta, has_items, mask_unrecruited, d
     scratch of length ``nh``."""
     nh = W_hi0T.shape[1]
     zero = beta - beta
-    if not has_items and not mask_unrecruited:
+    if not has_items and not mask_unrecruited and not drives_given:
         _initial_key_drives(W_hi0T, key, drive)
     for u in range(nh):
         if item[u] >= 0:
@@ -99,13 +106,31 @@ def _initial_key_drives(W_hi0T, key, out):
 
 
 @nb.njit(cache=True)
+def _initial_key_drives_of(W_hi0T, keys, out):
+    """``out[t, u]`` = ``W_hi0T[:, u] . keys[t]`` for every key ``t`` and unit ``u``: :func:`_initial_key_drives`
+    of several keys in one pass (each element summed over ``k`` in ascending order, the same rounding). The
+    keys share each load of ``W_hi0T``, and their independent sums keep the vector lanes busy."""
+    dk, nh = W_hi0T.shape
+    n = keys.shape[0]
+    for t in range(n):
+        for u in range(nh):
+            out[t, u] = keys[0, 0] - keys[0, 0]
+    for k in range(dk):
+        for t in range(n):
+            kv = keys[t, k]
+            for u in range(nh):
+                out[t, u] += W_hi0T[k, u] * kv
+
+
+@nb.njit(cache=True)
 def _via_mhn_part(c, xt, item, WKT, GK, W_oh, W_hi0T, has_items, mask_unrecruited, beta, A, G0T, scratch):
     """One sequence's part of the ``via_mhn`` W_K direction (``eq-methods-wk-rules``): the memory is queried
     with the re-keyed reinstated item ``k~ = W_K x~``; ``A += c x~^T`` (c: the unit signals of the stored
     items, by token) and, for free units with initial keys, ``G0 += W_hi0^T g x~^T``, kept transposed
     (``G0T (3L, d_k)``). ``WKT``: the seed's W_K transposed (read without input projections only).
-    Each element is summed in the order of the scalar loops (same rounding); the loops run along d_k,
-    the longest axis, so that they vectorise."""
+    The free units' ``g W_hi0[u]`` are summed over the units first, then multiplied by ``x~`` (one outer
+    product per sequence, not one per unit); the loops run along d_k, the longest axis, so that they
+    vectorise."""
     dk, nh = W_hi0T.shape
     d = xt.shape[0]
     proj, kt, drive, aK, cvec, gw = scratch
@@ -138,34 +163,41 @@ def _via_mhn_part(c, xt, item, WKT, GK, W_oh, W_hi0T, has_items, mask_unrecruite
         au += aK[u] * uu
     for i in range(d):
         cvec[i] = zero
+    free = False
+    for k in range(dk):
+        gw[k] = 0.0
     for u in range(nh):
         g = aK[u] * (drive[u] - au)
         if item[u] >= 0:
             cvec[item[u]] += g
         elif not has_items:
+            free = True
             for k in range(dk):
-                gw[k] = g * W_hi0T[k, u]
-            for i in range(d):
-                xi = xt[i]
-                for k in range(dk):
-                    G0T[i, k] += gw[k] * xi
+                gw[k] += g * W_hi0T[k, u]
+    if free:
+        for i in range(d):
+            xi = xt[i]
+            for k in range(dk):
+                G0T[i, k] += gw[k] * xi
     for i2 in range(d):
         for i in range(d):
             A[i2, i] += cvec[i2] * xt[i]
 
 
 @nb.njit(cache=True)
-def mhn_batch_step(W_Q, W_K, W_V, tok, qtok, target, raw, W_items, has_items, rule, via_output, mask_unrecruited,
-                   prm, acc, loss, coll, diagnose, directions):  # pragma: no cover - compiled
+def mhn_batch_step(W_Q, W_K, W_V, tok, qtok, target, mt_states, mt_cursor, raw, W_items, has_items, rule, via_output,
+                   mask_unrecruited, prm, acc, loss, coll, diagnose, directions):  # pragma: no cover - compiled
     """One MHN-Transformer training batch for every seed ({prf:ref}`alg-mhn-transformer-step`).
 
     Per sequence: one-shot 1-winner storage of the context (``eq-methods-mhn-store``; ties among the
     maximal drives to the largest ``1 + tie_noise``, the first if equal), the query
     (``eq-methods-mhn-query``), the local W_Q and W_V gradients (``eq-methods-mhn-grads``) and the W_K
     direction of ``rule`` (:data:`RULE_CODES`, ``eq-methods-wk-rules``); then W_Q, W_V and W_K are
-    updated in place in that order. ``raw (S, B, n)``: the float32 draws of
-    :func:`slotless.attention.mhn.draw_fast_init` in its layout (W_hi0 if no projections, W_oh0,
-    W_reinst0, tie noise); ``W_items (n_h, 3L)`` with ``has_items``; ``via_output``: W_V learns from the
+    updated in place in that order. The fast-weight draws of
+    :func:`slotless.attention.mhn.draw_fast_init` (W_hi0 if no projections, W_oh0, W_reinst0, tie noise; in its
+    layout) are drawn for one seed at a time into ``raw (B, n)`` float32 from that seed's generator
+    ``mt_states[s], mt_cursor[s]`` (:func:`mt_uniform_fill`), just before the seed's batch, so that they are
+    still in cache when read; ``W_items (n_h, 3L)`` with ``has_items``; ``via_output``: W_V learns from the
     MHN output instead of the reinstated item. Writes ``acc, loss, coll (S,)``: the batch's accuracy,
     loss (of the QV error with a fixed W_K, else of the MHN output) and collision fraction.
 
@@ -219,10 +251,15 @@ def mhn_batch_step(W_Q, W_K, W_V, tok, qtok, target, raw, W_items, has_items, ru
     cvec = np.empty(d, W_K.dtype)
     kt = np.empty(dk, W_K.dtype)
     proj = np.empty(d, W_K.dtype)
-    # _via_mhn_part's g W_hi0[u] per unit: float64 even for float32 weights, as its scalar form had it (there
-    # ``one = zero + 1`` is a float64, so the unit signals g are float64)
+    # the sums over free units of g W_hi0[u] (_via_mhn_part's, and hq of the W_Q gradient): float64 even for
+    # float32 weights, as the unit signals g are (``one = zero + 1`` is a float64)
     scratch = (proj, kt, drive, aK, cvec, np.empty(dk, np.float64))
+    hq = np.empty(dk, np.float64)
+    KS = np.empty((C + 1, dk), W_K.dtype)  # the keys of a sequence's items and query (no input projections)
+    DS = np.empty((C + 1, nh), W_K.dtype)  # their initial-key drives, unit by unit
+    raw_flat = raw.ravel()
     for s in range(S):
+        _mt_fill(mt_states[s], mt_cursor[s], raw_flat)
         # The small matrix products of a batch (here and in the updates) sum every element in the order of
         # a scalar dot product, with the output's columns innermost, so that the loops run in vector lanes
         # instead of as chains of dependent additions (same rounding).
@@ -256,19 +293,24 @@ def mhn_batch_step(W_Q, W_K, W_V, tok, qtok, target, raw, W_items, has_items, ru
         n_coll = 0
         tot_loss = zero
         for b in range(B):
-            r = raw[s, b]
+            r = raw[b]
             # ---- storage (eq-methods-mhn-store)
             if not has_items:
                 for u in range(nh):
                     for k in range(dk):
                         W_hi0T[k, u] = half * r[u * dk + k]
+                # the initial-key drives of the context items' keys and of the query (row C), in one pass
+                for t in range(C):
+                    for k in range(dk):
+                        KS[t, k] = WKT[tok[s, b, t], k]
+                for k in range(dk):
+                    KS[C, k] = W_Q[s, k, qtok[s, b]]
+                _initial_key_drives_of(W_hi0T, KS, DS)
             for u in range(nh):
                 holder[u] = -1
             hit = False
             for t in range(C):
                 xt_tok = tok[s, b, t]
-                if not has_items:  # every unit's initial-key drive (only free units read it)
-                    _initial_key_drives(W_hi0T, WKT[xt_tok], drive)
                 top = -np.inf
                 for u in range(nh):
                     proj_u = W_items[u, xt_tok] if has_items else zero
@@ -277,8 +319,8 @@ def mhn_batch_step(W_Q, W_K, W_V, tok, qtok, target, raw, W_items, has_items, ru
                         drive[u] = GK[tok[s, b, j], xt_tok] + proj_u
                     elif has_items:
                         drive[u] = proj_u
-                    else:
-                        drive[u] = drive[u] + proj_u
+                    else:  # only free units read the initial-key drive
+                        drive[u] = DS[t, u] + proj_u
                     if drive[u] > top:
                         top = drive[u]
                 best, best_score = 0, -one
@@ -303,7 +345,10 @@ def mhn_batch_step(W_Q, W_K, W_V, tok, qtok, target, raw, W_items, has_items, ru
                     W_oh[1, u] = r[o_oh + nh + u]
             # ---- query (eq-methods-mhn-query)
             qt = qtok[s, b]
-            _attend(item, MQ[:, qt], W_Q[s, :, qt], W_hi0T, beta, has_items, mask_unrecruited, drive, a)
+            if not has_items:
+                for u in range(nh):
+                    drive[u] = DS[C, u]
+            _attend(item, MQ[:, qt], W_Q[s, :, qt], W_hi0T, beta, has_items, mask_unrecruited, drive, a, True)
             y0 = zero
             y1 = zero
             for u in range(nh):
@@ -345,13 +390,18 @@ def mhn_batch_step(W_Q, W_K, W_V, tok, qtok, target, raw, W_items, has_items, ru
                 au += a[u] * uu
             for i in range(d):
                 cvec[i] = zero
+            for k in range(dk):
+                hq[k] = 0.0
             for u in range(nh):
                 g = beta * (a[u] * (drive[u] - au))
                 if item[u] >= 0:
                     cvec[item[u]] += g
                 elif not has_items:
                     for k in range(dk):
-                        HQ0[qt, k] += g * W_hi0T[k, u]
+                        hq[k] += g * W_hi0T[k, u]
+            if not has_items:
+                for k in range(dk):
+                    HQ0[qt, k] += hq[k]
             for i in range(d):
                 CQ[qt, i] += cvec[i]
             if via_output:
@@ -605,48 +655,49 @@ def mt_uniform_fill(states, cursor, out):  # pragma: no cover - compiled
     is ``states[s] (624,) uint32`` with ``cursor[s] = (left, next)``; advances the states.
 
     torch's CPU ``uniform_`` for float32 takes one 32-bit output per number and returns
-    ``(y & (2**24 - 1)) * 2**-24`` (exact in float32). Used by the compiled training step for the
-    fast-weight draws of every batch ({prf:ref}`alg-mhn-transformer-step`), so that they are the
-    readable path's draws without a torch call per seed.
+    ``(y & (2**24 - 1)) * 2**-24`` (exact in float32). The compiled training step draws its fast-weight
+    initialisations seed by seed with :func:`_mt_fill` ({prf:ref}`alg-mhn-transformer-step`), so that they
+    are the readable path's draws without a torch call per seed.
     """
-    S = states.shape[0]
-    fl = np.empty(_MT_N, np.float32)  # the tempered numbers of the current state
-    for s in range(S):
-        st = states[s]
-        left = cursor[s, 0]
-        nxt = cursor[s, 1]
-        flat = out[s].ravel()
-        if left > 1:
-            _mt_numbers(st, fl)
-        n = 0
-        while n < flat.shape[0]:
-            if left == 1:  # the next draw regenerates the state (torch: --left == 0)
-                _mt_twist(st)
-                _mt_numbers(st, fl)
-                left = _MT_N + 1
-                nxt = 0
-            m = min(left - 1, flat.shape[0] - n)  # draws left before the next regeneration
-            for q in range(m):  # an element loop: a slice copy would compile a shape check (seconds)
-                flat[n + q] = fl[nxt + q]
-            n += m
-            nxt += m
-            left -= m
-        cursor[s, 0] = left
-        cursor[s, 1] = nxt
+    for s in range(states.shape[0]):
+        _mt_fill(states[s], cursor[s], out[s].ravel())
 
 
 @nb.njit(cache=True)
-def _mt_numbers(state, out):
-    """``out[i]`` = the float32 number of state word ``i``: MT19937 tempering, then torch's
-    ``(y & (2**24 - 1)) * 2**-24``. One branch-free pass over the 624 words (vectorised)."""
-    for i in range(_MT_N):
-        y = state[i]
-        y ^= y >> np.uint32(11)
-        y ^= (y << np.uint32(7)) & np.uint32(0x9D2C5680)
-        y ^= (y << np.uint32(15)) & np.uint32(0xEFC60000)
-        y ^= y >> np.uint32(18)
-        # via int32 (the 24 bits fit): the int-to-float conversion of the vector units is signed
-        out[i] = np.float32(np.int32(y & np.uint32(0xFFFFFF))) * np.float32(5.9604644775390625e-08)
+def _mt_fill(state, cursor, flat):
+    """Fill ``flat`` (float32, 1-d) with the next draws of one generator (:func:`mt_uniform_fill`):
+    ``state (624,) uint32``, ``cursor = (left, next)``, both advanced in place. Each number is tempered
+    straight into ``flat`` (one pass)."""
+    left = cursor[0]
+    nxt = cursor[1]
+    n = 0
+    total = flat.shape[0]
+    while n < total:
+        if left == 1:  # the next draw regenerates the state (torch: --left == 0)
+            _mt_twist(state)
+            left = _MT_N + 1
+            nxt = 0
+        m = min(left - 1, total - n)  # draws left before the next regeneration
+        for q in range(m):
+            flat[n + q] = _mt_number(state[nxt + q])
+        n += m
+        nxt += m
+        left -= m
+    cursor[0] = left
+    cursor[1] = nxt
+
+
+@nb.njit(cache=True, inline="always")
+def _mt_number(word):
+    """The float32 number of one state word: MT19937 tempering, then torch's
+    ``(y & (2**24 - 1)) * 2**-24``. Branch-free, so that a run of words vectorises."""
+    y = word
+    y ^= y >> np.uint32(11)
+    y ^= (y << np.uint32(7)) & np.uint32(0x9D2C5680)
+    y ^= (y << np.uint32(15)) & np.uint32(0xEFC60000)
+    y ^= y >> np.uint32(18)
+    # via int32 (the 24 bits fit): the int-to-float conversion of the vector units is signed
+    return np.float32(np.int32(y & np.uint32(0xFFFFFF))) * np.float32(5.9604644775390625e-08)
 
 
 def mt_states(generators):

@@ -387,8 +387,8 @@ class _CompiledStep:
     """Constants, buffers and generator states of the compiled steps of one sweep (:func:`_compiled_step`).
 
     ``prm``: the float constants of :mod:`slotless.attention.kernels` in the weights' dtype. MHN models
-    only: ``raw`` the fast-weight draws of one batch ``(S, B, n)``, ``mt`` the seeds' generator states
-    (advanced by the compiled twister, so the draws are ``draw_fast_init``'s), ``items``/``has_items`` the
+    only: ``raw`` the fast-weight draws of one seed's batch ``(B, n)`` (scratch), ``mt`` the seeds' generator
+    states (advanced by the compiled twister, so the draws are ``draw_fast_init``'s), ``items``/``has_items`` the
     input projections, ``rule`` the W_K rule's code, ``via_output`` the W_V mode, and ``directions``
     ``(S, 6, d_k, 3L)`` the W_K directions of the cosine diagnostics."""
 
@@ -416,7 +416,7 @@ def _compiled_step(cfg: SweepConfig, dt, S: int, batch_size: int, fast_gens) -> 
     prm[_kernels.PRM_BETA] = mc.beta
     prm[_kernels.PRM_KEY_LR] = cfg.key_lr
     return _CompiledStep(
-        batch_size, prm, raw=np.empty((S, batch_size, sum(_fast_init_sizes(mc))), dtype=np.float32),
+        batch_size, prm, raw=np.empty((batch_size, sum(_fast_init_sizes(mc))), dtype=np.float32),
         mt=_kernels.mt_states(fast_gens),
         items=np.zeros((mc.hidden, mc.dim), np_dt) if items is None else items.numpy().astype(np_dt),
         has_items=items is not None, rule=_kernels.RULE_CODES[mc.wk_rule], via_output=mc.wv_mode == "via_mhn_output",
@@ -444,8 +444,8 @@ def _compiled_batch(cfg: SweepConfig, w_np, tokens, step: _CompiledStep, acc, lo
         _kernels.transformer_batch_step(*w_np, tok, qtok, target, cfg.paper_time_gradient, step.prm, acc, loss)
     else:
         cos, cos_mhn, b, tracked = diagnostics
-        _kernels.mt_uniform_fill(*step.mt, step.raw)  # = draw_fast_init's torch.rand draws
-        _kernels.mhn_batch_step(*w_np, tok, qtok, target, step.raw, step.items, step.has_items, step.rule,
+        # the kernel draws draw_fast_init's torch.rand numbers itself, seed by seed
+        _kernels.mhn_batch_step(*w_np, tok, qtok, target, *step.mt, step.raw, step.items, step.has_items, step.rule,
                                 step.via_output, cfg.mask_unrecruited, step.prm, acc, loss, coll, bool(tracked),
                                 step.directions)
         if tracked:
