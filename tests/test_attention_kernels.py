@@ -73,3 +73,24 @@ def test_the_compiled_twister_draws_what_torch_rand_draws():
     kernels.set_mt_states(generators, states, cursor)
     for g, twin in zip(generators, twins):
         np.testing.assert_array_equal(torch.rand(1000, generator=g).numpy(), torch.rand(1000, generator=twin).numpy())
+
+
+@pytest.mark.parametrize(("letters", "context"), [(1, 1), (2, 2), (3, 2), (4, 4), (6, 3), (8, 5)])
+def test_the_compiled_chunk_tokens_are_the_tokens_of_draw_sequences(letters, context):
+    # The compiled path draws its training sequences in chunks of batches straight into the step's token
+    # layout; they must be draw_sequences' sequences from the same generator state, batch by batch.
+    from slotless.attention import task
+    from slotless.rng import trial_generator
+
+    n_batches, batch_size, seeds = 7, 5, 3
+    rngs = [trial_generator(11, s, "tokens") for s in range(seeds)]
+    twins = [trial_generator(11, s, "tokens") for s in range(seeds)]
+    tok, qtok, target = training._chunk_tokens(rngs, letters, context, n_batches, batch_size)
+    seqs = task.stack_sequences([task.draw_sequences(letters, context, n_batches * batch_size, r) for r in twins])
+    expected = training._token_indices(seqs, letters)
+    for got, want in zip((tok, qtok, target), expected):
+        want = want.reshape(seeds, n_batches, batch_size, *want.shape[2:]).swapaxes(0, 1)
+        np.testing.assert_array_equal(got, want)
+        assert all(got[j].flags.c_contiguous for j in range(n_batches))
+    for r, twin in zip(rngs, twins):  # the generators are left where draw_sequences leaves them
+        assert r.random() == twin.random()

@@ -42,7 +42,7 @@ import numba as nb
 import numpy as np
 
 __all__ = ["RULE_CODES", "DIAGNOSTIC_RULES", "PRM_BETA", "PRM_LR", "PRM_KEY_LR", "PRM_GAMMA", "mhn_batch_step", "transformer_batch_step",
-           "mt_uniform_fill", "draw_task_rows"]
+           "mt_uniform_fill", "draw_task_rows", "draw_task_tokens"]
 
 #: Integer codes of the W_K rules (``eq-methods-wk-rules``) inside the compiled step.
 RULE_CODES = {"fixed": 0, "via_mhn": 1, "qk_align": 2, "hebbian": 3, "exact_onehot": 4, "exact_reinstatement": 5}
@@ -752,6 +752,29 @@ def _task_row(u, p, L, C, r, letters, cases, query, order):
         ident = ident * 2 + cases[r, c]
     query[r] = min(np.int64(u[p + L + C] * C), C - 1)
     return ident * C + query[r]
+
+
+@nb.njit(cache=True)
+def draw_task_tokens(u, L, C, s, tok, qtok, target):  # pragma: no cover - compiled
+    """Seed ``s``'s training tokens for a chunk of ``n`` batches of ``B`` sequences, from the ``n B (L + C + 1)``
+    numbers ``u`` (1-d) of :func:`slotless.attention.task.draw_sequences`' one ``rng.random`` call for ``n B``
+    sequences: sequence ``i`` (:func:`_task_row`) goes to batch ``i // B``, row ``i % B`` of
+    ``tok (n, S, B, C)`` (``letter + L case``), ``qtok (n, S, B)`` (``2L +`` the queried letter) and
+    ``target (n, S, B)`` (the queried case). These are the training step's tokens of draw_sequences'
+    sequences, laid out so that each batch's are one contiguous block (``sec-methods-task``)."""
+    n, _, B, _ = tok.shape
+    K = L + C + 1
+    letters = np.empty((1, C), np.int64)
+    cases = np.empty((1, C), np.int64)
+    query = np.empty(1, np.int64)
+    order = np.empty(L, np.int64)
+    for i in range(n * B):
+        _task_row(u, i * K, L, C, 0, letters, cases, query, order)
+        j, row = i // B, i % B
+        for c in range(C):
+            tok[j, s, row, c] = letters[0, c] + L * cases[0, c]
+        qtok[j, s, row] = 2 * L + letters[0, query[0]]
+        target[j, s, row] = cases[0, query[0]]
 
 
 @nb.njit(cache=True)

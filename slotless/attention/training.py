@@ -432,6 +432,21 @@ def _token_indices(seqs: Sequences, letters: int) -> list:
     return [seqs.letters + letters * seqs.cases, 2 * letters + qlet, target]
 
 
+def _chunk_tokens(task_rngs, L: int, C: int, n_batches: int, batch_size: int) -> list:
+    """The compiled steps' tokens (:func:`_token_indices`) of the next ``n_batches`` batches of every seed, drawn
+    as :func:`slotless.attention.task.draw_sequences` draws ``n_batches * batch_size`` sequences (the same
+    ``rng.random`` call, hence the same sequences): ``[tok (n, S, B, C), qtok (n, S, B), target (n, S, B)]``,
+    so that batch ``j``'s tokens are each array's contiguous block ``[j]``."""
+    S = len(task_rngs)
+    tok = np.empty((n_batches, S, batch_size, C), np.int64)
+    qtok = np.empty((n_batches, S, batch_size), np.int64)
+    target = np.empty((n_batches, S, batch_size), np.int64)
+    for s, rng in enumerate(task_rngs):
+        u = rng.random((n_batches * batch_size, L + C + 1))
+        _kernels.draw_task_tokens(u.ravel(), L, C, s, tok, qtok, target)
+    return [tok, qtok, target]
+
+
 def _compiled_batch(cfg: SweepConfig, w_np, tokens, step: _CompiledStep, acc, loss, coll, diagnostics) -> None:
     """One training batch of every seed with the compiled step (the same draws as the readable path);
     ``tokens``: :func:`_token_indices` of the batch.
@@ -501,20 +516,20 @@ def _run(cfg: SweepConfig, seed_list, batches, batch_size, seed, progress, strea
         iterator = tqdm(iterator, desc=f"{cfg.model} ({S} seeds)", unit="batch")
     chunk = 50  # batches drawn per generator call (fixed, so seeds never depend on S)
     for b in iterator:
-        if b % chunk == 0:
+        if b % chunk == 0 and splits is None:  # one draw per seed per chunk; same numbers as batch-by-batch draws
             n_chunk = min(chunk, batches - b)
-            if splits is None:  # one draw per seed per chunk; same numbers as batch-by-batch draws
+            if compiled:
+                tokens_chunk = _chunk_tokens(task_rngs, L, C, n_chunk, batch_size)
+            else:
                 seqs_chunk = stack_sequences([draw_sequences(L, C, n_chunk * batch_size, rng) for rng in task_rngs])
-                tokens_chunk = _token_indices(seqs_chunk, L) if compiled else None
-        rows = slice((b % chunk) * batch_size, (b % chunk + 1) * batch_size)
-        if splits is None:
-            seqs = Sequences(seqs_chunk.letters[:, rows], seqs_chunk.cases[:, rows], seqs_chunk.query[:, rows])
-        else:
+        if splits is not None:
             seqs = stack_sequences([stream.draw(batch_size) for stream in held_out_streams])
+        elif not compiled:
+            rows = slice((b % chunk) * batch_size, (b % chunk + 1) * batch_size)
+            seqs = Sequences(seqs_chunk.letters[:, rows], seqs_chunk.cases[:, rows], seqs_chunk.query[:, rows])
         if compiled:
             tracked = extra if b % cfg.cosine_every == 0 else ()
-            tokens = (_token_indices(seqs, L) if splits is not None
-                      else [np.ascontiguousarray(t[:, rows]) for t in tokens_chunk])
+            tokens = _token_indices(seqs, L) if splits is not None else [t[b % chunk] for t in tokens_chunk]
             _compiled_batch(cfg, w_np, tokens, compiled_step, acc[b].numpy(), loss[b].numpy(), coll[b].numpy(),
                             diagnostics=(cos, cos_mhn, b, tracked))
             _stop_diverged(weights, loss[b], b, diverged_at, in_place=True)  # `weights` are views of w_np
