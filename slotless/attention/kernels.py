@@ -185,19 +185,19 @@ def _via_mhn_part(c, xt, item, WKT, GK, W_oh, W_hi0T, has_items, mask_unrecruite
 
 
 @nb.njit(cache=True)
-def mhn_batch_step(W_Q, W_K, W_V, tok, qtok, target, mt_states, mt_cursor, raw, W_items, has_items, rule, via_output,
-                   mask_unrecruited, prm, acc, loss, coll, diagnose, directions):  # pragma: no cover - compiled
+def mhn_batch_step(W_Q, W_K, W_V, tok, qtok, target, fast_states, fast_cursor, raw, W_items, has_items, rule,
+                   via_output, mask_unrecruited, prm, acc, loss, coll, diagnose, directions):  # pragma: no cover - compiled
     """One MHN-Transformer training batch for every seed ({prf:ref}`alg-mhn-transformer-step`).
 
     Per sequence: one-shot 1-winner storage of the context (``eq-methods-mhn-store``; ties among the
     maximal drives to the largest ``1 + tie_noise``, the first if equal), the query
     (``eq-methods-mhn-query``), the local W_Q and W_V gradients (``eq-methods-mhn-grads``) and the W_K
     direction of ``rule`` (:data:`RULE_CODES`, ``eq-methods-wk-rules``); then W_Q, W_V and W_K are
-    updated in place in that order. The fast-weight draws of
-    :func:`slotless.attention.mhn.draw_fast_init` (W_hi0 if no projections, W_oh0, W_reinst0, tie noise; in its
-    layout) are drawn for one seed at a time into ``raw (B, n)`` float32 from that seed's generator
-    ``mt_states[s], mt_cursor[s]`` (:func:`mt_uniform_fill`), just before the seed's batch, so that they are
-    still in cache when read; ``W_items (n_h, 3L)`` with ``has_items``; ``via_output``: W_V learns from the
+    updated in place in that order. The fast-weight draws of :func:`slotless.attention.mhn.draw_fast_init`
+    (W_hi0 if no projections, W_oh0, W_reinst0, tie noise; in its layout) are drawn for one seed at a time
+    into ``raw (B, n)`` float32, from that seed's generator ``fast_states[s], fast_cursor[s]``
+    (:func:`mt_states`, :func:`mt_uniform_fill`), just before the seed's batch, so that they are still in
+    cache when read; ``W_items (n_h, 3L)`` with ``has_items``; ``via_output``: W_V learns from the
     MHN output instead of the reinstated item. Writes ``acc, loss, coll (S,)``: the batch's accuracy,
     loss (of the QV error with a fixed W_K, else of the MHN output) and collision fraction.
 
@@ -259,7 +259,7 @@ def mhn_batch_step(W_Q, W_K, W_V, tok, qtok, target, mt_states, mt_cursor, raw, 
     DS = np.empty((C + 1, nh), W_K.dtype)  # their initial-key drives, unit by unit
     raw_flat = raw.ravel()
     for s in range(S):
-        _mt_fill(mt_states[s], mt_cursor[s], raw_flat)
+        _mt_fill(fast_states[s], fast_cursor[s], raw_flat)
         # The small matrix products of a batch (here and in the updates) sum every element in the order of
         # a scalar dot product, with the output's columns innermost, so that the loops run in vector lanes
         # instead of as chains of dependent additions (same rounding).
