@@ -69,16 +69,14 @@ def _softmax(logits, n, out):
 
 
 @nb.njit(cache=True)
-def _attend(item, item_scores, key, W_hi0T, beta, has_items, mask_unrecruited, drive, out, drives_given=False):
+def _attend(item, item_scores, beta, has_items, mask_unrecruited, drive, out):
     """``out`` = the memory's attention over its ``nh`` hidden units for one query (``eq-methods-mhn-query``):
     softmax of ``beta`` times each unit's match. A unit holding item ``j`` (``item[u] = j``, one-hot
     reinstatement) matches with ``item_scores[j]``; a free unit is masked out (``mask_unrecruited``), scores 0
-    once items are stored, or else matches ``key`` with its initial key row ``W_hi0T[:, u]``. ``drive`` is
-    scratch of length ``nh``."""
-    nh = W_hi0T.shape[1]
+    once items are stored, or else matches the query's key with its initial key row: the caller puts those
+    matches in ``drive`` (length ``nh``, :func:`_initial_key_drives`), which is then overwritten."""
+    nh = item.shape[0]
     zero = beta - beta
-    if not has_items and not mask_unrecruited and not drives_given:
-        _initial_key_drives(W_hi0T, key, drive)
     for u in range(nh):
         if item[u] >= 0:
             drive[u] = beta * item_scores[item[u]]
@@ -148,7 +146,9 @@ def _via_mhn_part(c, xt, item, WKT, GK, W_oh, W_hi0T, has_items, mask_unrecruite
             xi = xt[i]
             for k in range(dk):
                 kt[k] += WKT[i, k] * xi
-    _attend(item, proj, kt, W_hi0T, beta, has_items, mask_unrecruited, drive, aK)
+        if not mask_unrecruited:
+            _initial_key_drives(W_hi0T, kt, drive)
+    _attend(item, proj, beta, has_items, mask_unrecruited, drive, aK)
     yk0 = zero
     yk1 = zero
     for u in range(nh):
@@ -345,10 +345,10 @@ def mhn_batch_step(W_Q, W_K, W_V, tok, qtok, target, fast_states, fast_cursor, r
                     W_oh[1, u] = r[o_oh + nh + u]
             # ---- query (eq-methods-mhn-query)
             qt = qtok[s, b]
-            if not has_items:
+            if not has_items:  # the free units' matches with the query's key W_Q x_q
                 for u in range(nh):
                     drive[u] = DS[C, u]
-            _attend(item, MQ[:, qt], W_Q[s, :, qt], W_hi0T, beta, has_items, mask_unrecruited, drive, a, True)
+            _attend(item, MQ[:, qt], beta, has_items, mask_unrecruited, drive, a)
             y0 = zero
             y1 = zero
             for u in range(nh):
