@@ -24,16 +24,21 @@ from sphinx.util import logging
 LOGGER = logging.getLogger(__name__)
 
 
-def _check(app):
+def _cache_path(app) -> Path | None:
+    """The jupyter-cache myst-nb reads, or None unless it executes in cache mode."""
     config = getattr(app.env, "mystnb_config", None)
     if config is None or config.execution_mode != "cache" or not config.execution_cache_path:
+        return None
+    return Path(config.execution_cache_path)
+
+
+def _check(app):
+    path = _cache_path(app)
+    if path is None or not path.exists():
         return
     from slotless.book import parse_quick
     from slotless.execute import STAMP_FILE, cache_stamp
 
-    path = Path(config.execution_cache_path)
-    if not path.exists():
-        return
     expected = json.loads(json.dumps(cache_stamp(bool(parse_quick(os.environ.get("BOOK_QUICK", "0"))))))
     try:
         fresh = json.loads((path / STAMP_FILE).read_text()) == expected
@@ -47,8 +52,8 @@ def _check(app):
 
 
 def _write_executed(app, doctree):
-    config = getattr(app.env, "mystnb_config", None)
-    if config is None or config.execution_mode != "cache" or not config.execution_cache_path:
+    path = _cache_path(app)
+    if path is None:
         return
     target = Path(app.outdir).parent / "jupyter_execute" / f"{app.env.docname}.ipynb"
     if not target.exists():  # not a notebook
@@ -59,7 +64,7 @@ def _write_executed(app, doctree):
 
     notebook = nbformat.read(target, as_version=4)
     try:
-        _, executed = get_cache(config.execution_cache_path).merge_match_into_notebook(notebook)
+        _, executed = get_cache(str(path)).merge_match_into_notebook(notebook)
     except KeyError:  # not in the cache: its execution failed here, and the build reports it
         return
     for cell in executed.cells:  # as myst-nb does to the notebook it executes: glue records leave the outputs

@@ -244,7 +244,8 @@ def main(argv=None) -> int:
 
     quick = bool(parse_quick(os.environ.get("BOOK_QUICK", "0")))
     try:
-        outcome = execute_chapters(args.root.resolve(), args.cache.resolve(), args.lanes, quick)
+        # the cache path as given (absolute, not resolved): a symlink there is refused, never followed and emptied
+        outcome = execute_chapters(args.root.resolve(), args.cache.absolute(), args.lanes, quick)
     except (OSError, RuntimeError) as exc:  # e.g. no process could start: the book still builds, one by one
         print(f"slotless.execute: could not execute the chapters ahead ({type(exc).__name__}: {exc}); "
               "jupyter-book executes them one by one", file=sys.stderr)

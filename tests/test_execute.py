@@ -110,11 +110,20 @@ def test_a_failing_chapter_is_not_cached_and_the_others_still_are(tmp_path, monk
     assert cache.match_cache_notebook(execute.read_chapter(ROOT / "book/memory/retention.md")) is not None
 
 
-def test_a_cache_path_that_is_not_a_directory_is_refused_with_one_line(tmp_path):
-    (tmp_path / "cache").write_text("mine")
+@pytest.mark.parametrize("kind", ["file", "symlink to a directory"])
+def test_a_cache_path_that_is_not_a_directory_is_refused_with_one_line(tmp_path, monkeypatch, kind):
+    # through the command line, which must not resolve a symlink into the directory it would then empty
+    monkeypatch.setattr(execute, "chapters", lambda root: [])  # nothing to execute if the path got through
+    mine = tmp_path / "mine"
+    if kind == "file":
+        mine.write_text("mine")
+    else:
+        mine.mkdir()
+        (mine / "keep").write_text("mine")
+    (tmp_path / "cache").symlink_to(mine) if kind != "file" else mine.rename(tmp_path / "cache")
     with pytest.raises(SystemExit, match="is not a directory"):
-        execute.execute_chapters(ROOT, tmp_path / "cache", 1, quick=True, log=lambda line: None)
-    assert (tmp_path / "cache").read_text() == "mine"
+        execute.main(["--root", str(ROOT), "--cache", str(tmp_path / "cache")])
+    assert (tmp_path / "cache").read_text() == "mine" if kind == "file" else (mine / "keep").read_text() == "mine"
 
 
 # ------------------------------------------------------------------ the guard in _ext/executed_ahead.py
