@@ -134,11 +134,15 @@ def _via_mhn_part(c, xt, item, WKT, GK, W_oh, W_hi0T, has_items, mask_unrecruite
     proj, kt, drive, aK, cvec, gw = scratch
     zero = beta - beta
     one = zero + 1
+    # proj = GK x~ with i innermost: d independent sums side by side instead of one chain of dependent
+    # additions after another, each still summed over i2 in ascending order (GK is symmetric bit for bit:
+    # GK[i, i2] and GK[i2, i] are the same products summed in the same order)
     for i in range(d):
-        pv = zero
-        for i2 in range(d):
-            pv += GK[i, i2] * xt[i2]
-        proj[i] = pv
+        proj[i] = zero
+    for i2 in range(d):
+        x2 = xt[i2]
+        for i in range(d):
+            proj[i] += GK[i2, i] * x2
     if not has_items:
         for k in range(dk):
             kt[k] = zero
