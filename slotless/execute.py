@@ -12,7 +12,10 @@ chapter 2-3x slower and the build no faster (measured: 11:07 against 11:02 one c
 Three rules:
 
 - A chapter that measures its own speed (:data:`ALONE`, the performance appendix) runs first, alone and
-  on every core, so that its ratios are measured as ``make bench`` measures them.
+  on every core, so that its ratios are measured as ``make bench`` measures them. Its reference trials run
+  on one core, but the other core cannot run a chapter meanwhile: beside a K-winner engine on the other
+  core a reference trial took about a third longer, beside a Part II training sweep 5-10% longer (measured
+  on a 2-core AMD EPYC), which would inflate the ratios.
 - A chapter that reads the cached runs of another chapter (:data:`READS_RUNS_OF`) starts after it, so
   that those runs are computed once (``slotless.book.memory_runs``).
 - Otherwise the chapter with the longest remaining chain (its :data:`EXPECTED_SECONDS` plus those of the
