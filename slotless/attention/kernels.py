@@ -328,12 +328,18 @@ def mhn_batch_step(W_Q, W_K, W_V, tok, qtok, target, fast_states, fast_cursor, r
                         drive[u] = DS[t, u] + proj_u
                     if drive[u] > top:
                         top = drive[u]
-                best, best_score = 0, -one
+                # the first unit of largest score among those at the top drive: the largest score, then the
+                # first unit that has it (two short loops instead of one chain of dependent compare-and-keep
+                # steps; recomputing the scores is faster than storing them)
                 tie_noise = r[o_tn + t * nh:o_tn + (t + 1) * nh]
+                best_score = -one
                 for u in range(nh):
-                    score = one + tie_noise[u]
-                    if drive[u] >= top and score > best_score:
-                        best, best_score = u, score
+                    score = one + tie_noise[u] if drive[u] >= top else -one
+                    best_score = max(best_score, score)
+                best = 0
+                for u in range(nh - 1, -1, -1):
+                    score = one + tie_noise[u] if drive[u] >= top else -one
+                    best = u if score == best_score else best
                 hit = hit or holder[best] >= 0
                 holder[best] = t
             n_coll += 1 if hit else 0
