@@ -121,11 +121,12 @@ def _initial_key_drives_of(W_hi0T, keys, out):
 
 
 @nb.njit(cache=True)
-def _via_mhn_part(c, xt, item, WKT, GK, W_oh, W_hi0T, has_items, mask_unrecruited, beta, A, G0T, scratch):
+def _via_mhn_part(c, xt, item, WKT, GK, W_oh, W_hi0T, W_hi0, has_items, mask_unrecruited, beta, A, G0T, scratch):
     """One sequence's part of the ``via_mhn`` W_K direction (``eq-methods-wk-rules``): the memory is queried
     with the re-keyed reinstated item ``k~ = W_K x~``; ``A += c x~^T`` (c: the unit signals of the stored
     items, by token) and, for free units with initial keys, ``G0 += W_hi0^T g x~^T``, kept transposed
-    (``G0T (3L, d_k)``). ``WKT``: the seed's W_K transposed (read without input projections only).
+    (``G0T (3L, d_k)``). ``WKT``: the seed's W_K transposed (read without input projections only);
+    ``W_hi0 (n_h, d_k)`` and ``W_hi0T``: the free units' initial keys and their transpose.
     The free units' ``g W_hi0[u]`` are summed over the units first, then multiplied by ``x~`` (one outer
     product per sequence, not one per unit); the loops run along d_k, the longest axis, so that they
     vectorise."""
@@ -177,7 +178,7 @@ def _via_mhn_part(c, xt, item, WKT, GK, W_oh, W_hi0T, has_items, mask_unrecruite
         elif not has_items:
             free = True
             for k in range(dk):
-                gw[k] += g * W_hi0T[k, u]
+                gw[k] += g * W_hi0[u, k]
     if free:
         for i in range(d):
             xi = xt[i]
@@ -248,7 +249,8 @@ def mhn_batch_step(W_Q, W_K, W_V, tok, qtok, target, fast_states, fast_cursor, r
     R4 = np.zeros((d, d), W_K.dtype)
     CT = np.zeros((d, d), W_K.dtype)
     ta = np.empty(C, W_K.dtype)
-    W_hi0T = np.zeros((dk, nh), W_K.dtype)  # the free units' initial keys W_hi0, transposed: units innermost
+    W_hi0 = np.zeros((nh, dk), W_K.dtype)  # the free units' initial keys (no input projections)
+    W_hi0T = np.zeros((dk, nh), W_K.dtype)  # and transposed: units innermost
     WKT = np.empty((d, dk), W_K.dtype)  # W_K[s] transposed: a token's key is a contiguous row
     xt = np.empty(d, W_K.dtype)
     wte = np.empty(d, W_K.dtype)
@@ -302,8 +304,11 @@ def mhn_batch_step(W_Q, W_K, W_V, tok, qtok, target, fast_states, fast_cursor, r
             if not has_items:
                 for u in range(nh):
                     r_u = r[u * dk:(u + 1) * dk]  # slices, not r[u * dk + k]: no wrap-around checks in loops
+                    w_u = W_hi0[u]
                     for k in range(dk):
-                        W_hi0T[k, u] = half * r_u[k]
+                        w_u[k] = half * r_u[k]
+                    for k in range(dk):
+                        W_hi0T[k, u] = w_u[k]
                 # the initial-key drives of the context items' keys and of the query (row C), in one pass
                 for t in range(C):
                     for k in range(dk):
@@ -410,7 +415,7 @@ def mhn_batch_step(W_Q, W_K, W_V, tok, qtok, target, fast_states, fast_cursor, r
                     cvec[item[u]] += g
                 elif not has_items:
                     for k in range(dk):
-                        hq[k] += g * W_hi0T[k, u]
+                        hq[k] += g * W_hi0[u, k]  # along a row: contiguous, in vector lanes
             if not has_items:
                 for k in range(dk):
                     HQ0[qt, k] += hq[k]
@@ -432,7 +437,8 @@ def mhn_batch_step(W_Q, W_K, W_V, tok, qtok, target, fast_states, fast_cursor, r
                 tot_loss += f0 * f0 + f1 * f1
             # ---- the W_K rule's per-sequence part (eq-methods-wk-rules)
             if rule == 1:  # via_mhn: query the memory with the re-keyed reinstated item
-                _via_mhn_part(c, xt, item, WKT, GK, W_oh, W_hi0T, has_items, mask_unrecruited, beta, A, G0T, scratch)
+                _via_mhn_part(c, xt, item, WKT, GK, W_oh, W_hi0T, W_hi0, has_items, mask_unrecruited, beta, A, G0T,
+                              scratch)
             elif rule == 2 or rule == 3:  # qk_align / hebbian: sum x~ x~^T and x~ per query token
                 for i in range(d):
                     T[qt, i] += xt[i]
@@ -445,7 +451,7 @@ def mhn_batch_step(W_Q, W_K, W_V, tok, qtok, target, fast_states, fast_cursor, r
                 for i in range(d):
                     T[qt, i] += xt[i] * wte[i] - ye * xt[i]
             if diagnose:
-                _via_mhn_part(c, xt, item, WKT, GK, W_oh, W_hi0T, has_items, mask_unrecruited, beta, Av, G0vT,
+                _via_mhn_part(c, xt, item, WKT, GK, W_oh, W_hi0T, W_hi0, has_items, mask_unrecruited, beta, Av, G0vT,
                               scratch)
                 ye = (e0 + (one if c == 0 else zero)) * e0 + (e1 + (one if c == 1 else zero)) * e1
                 for i in range(d):
