@@ -38,7 +38,8 @@ import time
 from pathlib import Path
 
 __all__ = ["ALONE", "READS_RUNS_OF", "EXPECTED_SECONDS", "STAMP_FILE", "toc_pages", "chapters", "plan_order",
-           "cache_stamp", "read_chapter", "lane_cpus", "cell_timeout", "execute_chapters", "main"]
+           "cache_stamp", "read_chapter", "lane_cpus", "cell_timeout", "kernel_failed_to_start", "with_kernel_retries",
+           "execute_chapters", "main", "KERNEL_START_FAILURES", "KERNEL_START_ATTEMPTS"]
 
 #: Chapters that time themselves: executed first, with nothing else running.
 ALONE = ("book/appendix/performance",)
@@ -57,6 +58,11 @@ EXPECTED_SECONDS = {
 }
 #: The stamp file inside the jupyter-cache directory (see :func:`cache_stamp`).
 STAMP_FILE = "slotless-stamp.json"
+#: How jupyter_client reports a kernel that never started: for example, another process took one of its
+#: ports between the client choosing it and the kernel binding it ("Address already in use"). No cell has
+#: run then, so the chapter is started again, up to :data:`KERNEL_START_ATTEMPTS` times in all.
+KERNEL_START_FAILURES = ("Kernel died before replying to kernel_info", "Kernel didn't respond")
+KERNEL_START_ATTEMPTS = 3
 
 
 def toc_pages(root: Path) -> list[str]:
@@ -139,15 +145,38 @@ def read_chapter(path: Path):
                                        path=str(path))
 
 
-def _execute(path: str, timeout: int) -> tuple[str, float, str | None]:
-    """Execute one chapter in its own directory (in a worker process). Returns (notebook JSON, seconds,
-    None) or ("", seconds, the error's first line)."""
-    import nbformat
-    from jupyter_cache.executors.utils import single_nb_execution
+def kernel_failed_to_start(error) -> bool:
+    """Whether ``error`` says that a notebook's kernel never started (:data:`KERNEL_START_FAILURES`), so that
+    no cell ran and executing the notebook again is safe."""
+    return isinstance(error, RuntimeError) and str(error).startswith(KERNEL_START_FAILURES)
 
-    nb = read_chapter(Path(path))
-    result = single_nb_execution(nb, cwd=str(Path(path).parent), timeout=timeout, allow_errors=False,
-                                 meta_override=True)
+
+def with_kernel_retries(run):
+    """``run()`` (an execution of a notebook), called again while it raises because its kernel never started
+    (:func:`kernel_failed_to_start`), up to :data:`KERNEL_START_ATTEMPTS` calls in all; other errors, and the
+    last attempt's, are raised."""
+    for attempt in range(KERNEL_START_ATTEMPTS):
+        try:
+            return run()
+        except RuntimeError as error:
+            if not kernel_failed_to_start(error) or attempt == KERNEL_START_ATTEMPTS - 1:
+                raise
+
+
+def _execute(path: str, timeout: int) -> tuple[str, float, str | None]:
+    """Execute one chapter in its own directory (in a worker process), started again if its kernel did not
+    start (:func:`kernel_failed_to_start`). Returns (notebook JSON, seconds, None) or ("", seconds, the
+    error's first line)."""
+    import nbformat
+    from jupyter_cache.executors import utils
+
+    def execute_once():  # a kernel that does not start raises; a failing cell comes back in result.err
+        nb = read_chapter(Path(path))
+        return utils.single_nb_execution(nb, cwd=str(Path(path).parent), timeout=timeout, allow_errors=False,
+                                         meta_override=True)
+
+    result = with_kernel_retries(execute_once)
+    nb = result.nb
     if result.err is not None:  # nbclient's CellExecutionError names the cell's exception
         error = result.err
         name = getattr(error, "ename", None) or type(error).__name__

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import jupytext
 
-from slotless.execute import toc_pages
+from slotless.execute import toc_pages, with_kernel_retries
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "golden"
@@ -42,18 +42,17 @@ def execute_quick(path: Path, output: Path):
     """Run one chapter at quick scale through papermill; return the executed notebook."""
     import papermill
 
-    notebook = jupytext.read(path)
     env_backup = os.environ.pop("MPLBACKEND", None)
     try:
-        return papermill.execute_notebook(
-            notebook,
+        return with_kernel_retries(lambda: papermill.execute_notebook(  # again if the kernel never started
+            jupytext.read(path),
             str(output),
             parameters={"quick": True},
             kernel_name="python3",
             cwd=str(path.parent),
             progress_bar=False,
             execution_timeout=900,
-        )
+        ))
     finally:
         if env_backup is not None:
             os.environ["MPLBACKEND"] = env_backup

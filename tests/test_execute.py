@@ -176,3 +176,56 @@ def test_a_failing_cell_is_reported_by_its_exception(tmp_path):
                        "```{code-cell} ipython3\nassert x == 2, 'x is not 2'\n```\n")
     text, _, error = execute._execute(str(chapter), 120)
     assert text == "" and error == "AssertionError: x is not 2"
+
+
+
+def _fake_executions(monkeypatch, outcomes):
+    """Replace jupyter-cache's notebook execution by one whose n-th call has ``outcomes[n]`` (the last one
+    repeats): ``("raise", exception)`` raises it (as a kernel that does not start raises), anything else is
+    the returned error (as a failing cell comes back). Returns the list of calls."""
+    from types import SimpleNamespace
+
+    from jupyter_cache.executors import utils
+
+    calls = []
+
+    def single_nb_execution(nb, **kwargs):
+        calls.append(kwargs["cwd"])
+        outcome = outcomes[min(len(calls), len(outcomes)) - 1]
+        if isinstance(outcome, tuple):
+            raise outcome[1]
+        return SimpleNamespace(nb=nb, err=outcome, time=0.5)
+
+    monkeypatch.setattr(utils, "single_nb_execution", single_nb_execution)
+    return calls
+
+
+def _chapter(tmp_path):
+    chapter = tmp_path / "ok.md"
+    chapter.write_text("# OK\n")
+    return chapter
+
+
+def test_a_chapter_whose_kernel_did_not_start_is_started_again(tmp_path, monkeypatch):
+    # A kernel that dies before its first reply (e.g. a port taken by another process) ran no cell: the
+    # chapter runs again instead of failing the build or the tests.
+    died = ("raise", RuntimeError("Kernel died before replying to kernel_info"))
+    calls = _fake_executions(monkeypatch, [died, died, None])
+    text, _, error = execute._execute(str(_chapter(tmp_path)), 120)
+    assert error is None and text and len(calls) == 3
+
+
+def test_a_kernel_that_never_starts_is_raised_after_the_last_attempt(tmp_path, monkeypatch):
+    calls = _fake_executions(monkeypatch, [("raise", RuntimeError("Kernel didn't respond to heartbeats in 60 s"))])
+    with pytest.raises(RuntimeError, match="heartbeats"):
+        execute._execute(str(_chapter(tmp_path)), 120)
+    assert len(calls) == execute.KERNEL_START_ATTEMPTS
+
+
+def test_other_errors_are_not_run_again(tmp_path, monkeypatch):
+    calls = _fake_executions(monkeypatch, [("raise", RuntimeError("something else")), None])
+    with pytest.raises(RuntimeError, match="something else"):
+        execute._execute(str(_chapter(tmp_path)), 120)
+    calls = _fake_executions(monkeypatch, [ValueError("a cell failed"), None])  # a failing cell: returned
+    _, _, error = execute._execute(str(_chapter(tmp_path)), 120)
+    assert len(calls) == 1 and error == "ValueError: a cell failed"
