@@ -729,11 +729,11 @@ def sweep_cost(config: SweepConfig, seeds: int) -> float:
     excluded sequences. :func:`cached_sweeps` starts the longest sweeps first, so that the workers finish at
     about the same time (the result never depends on the order)."""
     if config.is_transformer:
-        per_seed = 0.25
+        per_seed = 0.3
     elif config.input_projections:
         per_seed = 1.0
     else:
-        per_seed = 1 + config.hidden * config.key_dim / 400 * (1.5 if config.wk_rule == "via_mhn" else 1.0)
+        per_seed = 1 + config.hidden * config.key_dim / 400 * (1.25 if config.wk_rule == "via_mhn" else 1.0)
     per_seed *= 1 + 0.6 * config.track_cosines / config.cosine_every
     return seeds * per_seed * (1.4 if config.heldout_split is not None else 1.0)
 
