@@ -18,8 +18,8 @@ small matrix products per batch. The arithmetic is the same as in the readable p
 of summation (hence the rounding) differs.
 
 Without input projections every free unit's initial key row enters the storage and query steps; those
-drives are computed for all units at once with the units innermost (:func:`_initial_key_drives`, and for
-the context items and the query of a sequence in one pass, :func:`_initial_key_drives_of`), which
+drives are computed for all units at once with the units innermost (:func:`_initial_key_drives_of`, for
+the context items and the query of a sequence in one pass), which
 vectorises without changing any unit's order of summation. The free units' terms of the W_Q gradient and
 of the ``via_mhn`` direction are summed over the units first (a d_k vector, in float64) and then meet the
 query token or the reinstated item once: for ``via_mhn`` with 12 free units of 16 and d_k = 50, 1200
@@ -74,7 +74,7 @@ def _attend(item, item_scores, beta, has_items, mask_unrecruited, drive, out):
     softmax of ``beta`` times each unit's match. A unit holding item ``j`` (``item[u] = j``, one-hot
     reinstatement) matches with ``item_scores[j]``; a free unit is masked out (``mask_unrecruited``), scores 0
     once items are stored, or else matches the query's key with its initial key row: the caller puts those
-    matches in ``drive`` (length ``nh``, :func:`_initial_key_drives`), which is then overwritten."""
+    matches in ``drive`` (length ``nh``, :func:`_initial_key_drives_of`), which is then overwritten."""
     nh = item.shape[0]
     zero = beta - beta
     for u in range(nh):
@@ -90,24 +90,11 @@ def _attend(item, item_scores, beta, has_items, mask_unrecruited, drive, out):
 
 
 @nb.njit(cache=True)
-def _initial_key_drives(W_hi0T, key, out):
-    """``out[u]`` = ``W_hi0T[:, u] . key`` for every unit: the match of ``key`` with each unit's initial key
-    row (no input projections). Summed over ``k`` in ascending order for each unit, as a scalar loop would,
-    but with the units innermost so that the loop runs across units in vector lanes (same rounding)."""
-    dk, nh = W_hi0T.shape
-    for u in range(nh):
-        out[u] = key[0] - key[0]
-    for k in range(dk):
-        kv = key[k]
-        for u in range(nh):
-            out[u] += W_hi0T[k, u] * kv
-
-
-@nb.njit(cache=True)
 def _initial_key_drives_of(W_hi0T, keys, out):
-    """``out[t, u]`` = ``W_hi0T[:, u] . keys[t]`` for every key ``t`` and unit ``u``: :func:`_initial_key_drives`
-    of several keys in one pass (each element summed over ``k`` in ascending order, the same rounding). The
-    keys share each load of ``W_hi0T``, and their independent sums keep the vector lanes busy."""
+    """``out[t, u]`` = ``W_hi0T[:, u] . keys[t]`` for every key ``t`` (rows of ``keys (n, d_k)``) and unit ``u``:
+    the match of each key with each unit's initial key row (no input projections). Each element is summed
+    over ``k`` in ascending order, as a scalar loop would, but with the units innermost so that the loop runs
+    across units in vector lanes (same rounding); the keys share each load of ``W_hi0T``."""
     dk, nh = W_hi0T.shape
     n = keys.shape[0]
     for t in range(n):
@@ -152,7 +139,7 @@ def _via_mhn_part(c, xt, item, WKT, GK, W_oh, W_hi0T, W_hi0, has_items, mask_unr
             for k in range(dk):
                 kt[k] += WKT[i, k] * xi
         if not mask_unrecruited:
-            _initial_key_drives(W_hi0T, kt, drive)
+            _initial_key_drives_of(W_hi0T, kt.reshape((1, dk)), drive.reshape((1, nh)))
     _attend(item, proj, beta, has_items, mask_unrecruited, drive, aK)
     yk0 = zero
     yk1 = zero
@@ -169,8 +156,9 @@ def _via_mhn_part(c, xt, item, WKT, GK, W_oh, W_hi0T, W_hi0, has_items, mask_unr
     for i in range(d):
         cvec[i] = zero
     free = False
-    for k in range(dk):
-        gw[k] = 0.0
+    if not has_items:
+        for k in range(dk):
+            gw[k] = 0.0
     for u in range(nh):
         g = aK[u] * (drive[u] - au)
         if item[u] >= 0:
@@ -407,8 +395,9 @@ def mhn_batch_step(W_Q, W_K, W_V, tok, qtok, target, fast_states, fast_cursor, r
                 au += a[u] * uu
             for i in range(d):
                 cvec[i] = zero
-            for k in range(dk):
-                hq[k] = 0.0
+            if not has_items:  # hq: the free units' initial-key part (no input projections)
+                for k in range(dk):
+                    hq[k] = 0.0
             for u in range(nh):
                 g = beta * (a[u] * (drive[u] - au))
                 if item[u] >= 0:
