@@ -502,36 +502,45 @@ def _kth_smallest(buf, kth):
 
 
 @nb.njit(cache=True)
-def _kth_largest(values, k, buf, tau):
-    """The k-th largest entry of ``values`` (1 < k < n).
+def _kth_of_candidates(work, k, full, tau):
+    """The k-th largest of ``work`` (k <= len), the candidates of a selection: every entry >= the carried
+    threshold ``tau`` (``full``: every entry, as tau admitted fewer than k). Partitions ``work``.
 
-    ``tau`` (float64, length 1) carries a threshold between calls: if between k and 6k entries
-    are >= tau, the k-th largest is selected among those only (the k largest are all >= tau, so
-    the value is the same); otherwise a full quickselect runs and tau is reset to the 2k-th largest
-    value (or to the k-th if that admits more than 6k entries). The result never depends on tau,
-    only the speed does."""
+    tau is reset when it admitted fewer than k entries or more than 6k: to the 2k-th largest value (the
+    candidates hold it when there are at least 2k of them), or to the k-th if heavy ties at the 2k-th
+    (e.g. the zeros of an MHN output) admit more than 6k entries. The result never depends on tau, only
+    the speed does."""
+    cnt = work.shape[0]
+    vk = _kth_smallest(work, cnt - k)  # now work[:cnt - k] holds the cnt - k smallest
+    if full or cnt > 6 * k:
+        tau[0] = vk
+        if cnt >= 2 * k:
+            v2k = _kth_smallest(work[:cnt - k], cnt - 2 * k)
+            above = 0
+            for i in range(cnt):
+                above += 1 if work[i] >= v2k else 0
+            if above <= 6 * k:
+                tau[0] = v2k
+    return vk
+
+
+@nb.njit(cache=True)
+def _kth_largest(values, k, buf, tau):
+    """The k-th largest entry of ``values`` (1 < k < n), selected among the entries >= the threshold
+    ``tau`` (float64, length 1) carried between calls, or among all if fewer than k are
+    (:func:`_kth_of_candidates`). ``buf``: scratch of length n."""
     n = values.shape[0]
     t = tau[0]
     cnt = 0
-    for i in range(n):
+    for i in range(n):  # branch-free: write every entry, advance past those >= t
         v = values[i]
-        if v >= t:
-            buf[cnt] = v
-            cnt += 1
-    if cnt >= k and cnt <= 6 * k:
-        return _kth_smallest(buf[:cnt], cnt - k)
-    _copy(buf, values, n)
-    vk = _kth_smallest(buf, n - k)  # now buf[:n-k] holds the n-k smallest entries
-    tau[0] = vk
-    if n - 2 * k >= 0:
-        v2k = _kth_smallest(buf[:n - k], n - 2 * k)
-        above = 0
-        for i in range(n):
-            if values[i] >= v2k:
-                above += 1
-        if above <= 6 * k:  # heavy ties at v2k (e.g. the zeros of an MHN output): keep tau = vk
-            tau[0] = v2k
-    return vk
+        buf[cnt] = v
+        cnt += 1 if v >= t else 0
+    full = cnt < k
+    if full:
+        _copy(buf, values, n)
+        cnt = n
+    return _kth_of_candidates(buf[:cnt], k, full, tau)
 
 
 @nb.njit(cache=True)
@@ -608,11 +617,12 @@ def _emit_selected(vals, units, cnt, vk, k, lowest_index, key, out, pbuf):
 def _select_top(values, k, lowest_index, key, out, buf, ubuf, pbuf, tau):
     """Write the k largest entries' indices (ascending) into out[:k], ties by ``eq-methods-ties``.
 
-    One pass over ``values`` gathers the candidates >= the carried threshold ``tau`` (see
-    :func:`_kth_largest`) with their indices; when there are between k and 6k of them, the k-th
-    largest value and the selection come from the candidates alone. Otherwise the full quickselect
-    of :func:`_kth_largest` runs (resetting tau) and every entry >= its result is a candidate. The
-    result never depends on tau. Scratch: ``buf`` (values' dtype) and ``ubuf`` (int64) of length
+    One pass over ``values`` gathers the candidates >= the carried threshold ``tau`` with their
+    indices; when there are at least k of them, the k-th largest value and the selection come from the
+    candidates alone, otherwise every entry is a candidate (:func:`_kth_of_candidates`, which also
+    resets tau when it admitted fewer than k or more than 6k). With heavy ties (integer drives at
+    eps = 1) more than 6k candidates are common; they are still fewer than n. The result never depends
+    on tau. Scratch: ``buf`` (values' dtype) and ``ubuf`` (int64) of length
     2n, ``pbuf`` (uint64) of length 2n; ``out`` needs room for n entries (only ``out[:k]`` is the
     result).
     """
@@ -641,19 +651,15 @@ def _select_top(values, k, lowest_index, key, out, buf, ubuf, pbuf, tau):
         buf[cnt] = v
         ubuf[cnt] = i
         cnt += 1 if v >= t else 0
-    if cnt >= k and cnt <= 6 * k:
-        work = buf[n:n + cnt]
-        _copy(work, buf, cnt)
-        vk = _kth_smallest(work, cnt - k)
-    else:
-        vk = _kth_largest(values, k, buf[n:2 * n], tau)
-        cnt = 0
+    full = cnt < k
+    if full:  # tau is too high: every entry is a candidate
         for i in range(n):
-            v = values[i]
-            if v >= vk:
-                buf[cnt] = v
-                ubuf[cnt] = i
-                cnt += 1
+            buf[i] = values[i]
+            ubuf[i] = i
+        cnt = n
+    work = buf[n:n + cnt]
+    _copy(work, buf, cnt)
+    vk = _kth_of_candidates(work, k, full, tau)
     _emit_selected(buf, ubuf, cnt, vk, k, lowest_index, key, out, pbuf)
 
 
