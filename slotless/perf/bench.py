@@ -119,8 +119,9 @@ class BenchScale:
     trials per setting and cue (at least 2, for a standard error); ``fast_batches`` x ``fast_batch_trials``:
     the engine's timed batches (each batch is one timing sample); ``scaling_*``: the scaling grids, run at
     protocol size ``scaling_mem`` with ``scaling_trials`` trials per point; ``rss_trials``: trials in the
-    fresh peak-memory process; ``sweep_*``: the Case Sequence training cost (``sweep_models``: how many
-    of :data:`slotless.attention.training.MODELS`, None for all).
+    fresh peak-memory process; ``running_trials``: trials per run of the running-at-scale measurement
+    (:func:`slotless.sweeps.running_at_scale`); ``sweep_*``: the Case Sequence training cost
+    (``sweep_models``: how many of :data:`slotless.attention.training.MODELS`, None for all).
     """
 
     n_mem: int
@@ -136,6 +137,7 @@ class BenchScale:
     grid_batch: tuple
     grid_threads: tuple
     rss_trials: int
+    running_trials: int
     sweep_batches: int
     sweep_seeds: tuple
     sweep_models: int | None
@@ -153,24 +155,25 @@ SCALES = {
     "tiny": BenchScale(
         n_mem=60, shrink=10, cues=CUES, n_ref={"kwinner": 2, "kwinner-alt": 2, "mhn": 2}, fast_batches=3,
         fast_batch_trials=4, scaling_mem=60, scaling_trials=4, grid_nh=(50, 100), grid_mem=(30, 60), grid_batch=(1, 4),
-        grid_threads=(1,), rss_trials=4, sweep_batches=20, sweep_seeds=(1, 2), sweep_models=1,
+        grid_threads=(1,), rss_trials=4, running_trials=8, sweep_batches=20, sweep_seeds=(1, 2), sweep_models=1,
     ),
     "quick": BenchScale(
         n_mem=150, shrink=5, cues=(1.0,), n_ref={"kwinner": 2, "kwinner-alt": 2, "mhn": 3}, fast_batches=3,
         fast_batch_trials=4, scaling_mem=150, scaling_trials=4, grid_nh=(100, 200, 400, 800), grid_mem=(75, 150, 300),
-        grid_batch=(1, 4), grid_threads=(1, 2), rss_trials=8, sweep_batches=30, sweep_seeds=(1, 4), sweep_models=2,
+        grid_batch=(1, 4), grid_threads=(1, 2), rss_trials=8, running_trials=8, sweep_batches=30, sweep_seeds=(1, 4),
+        sweep_models=2,
     ),
     "chapter": BenchScale(
         n_mem=2000, shrink=1, cues=(1.0,), n_ref={"kwinner": 2, "kwinner-alt": 2, "mhn": 4}, fast_batches=4,
         fast_batch_trials=8, scaling_mem=500, scaling_trials=8, grid_nh=(500, 1000, 2000, 4000),
-        grid_mem=(250, 500, 1000, 2000), grid_batch=(1, 2, 8), grid_threads=(1, 2), rss_trials=16,
+        grid_mem=(250, 500, 1000, 2000), grid_batch=(1, 2, 8), grid_threads=(1, 2), rss_trials=16, running_trials=20,
         sweep_batches=50, sweep_seeds=(1, 10, 50), sweep_models=None,
     ),
     "full": BenchScale(
         n_mem=2000, shrink=1, cues=CUES, n_ref={"kwinner": 3, "kwinner-alt": 3, "mhn": 8}, fast_batches=4,
         fast_batch_trials=16, scaling_mem=1000, scaling_trials=16, grid_nh=(250, 500, 1000, 2000, 4000),
         grid_mem=(250, 500, 1000, 2000, 4000), grid_batch=(1, 2, 4, 8, 16), grid_threads=(1, 2), rss_trials=100,
-        sweep_batches=200, sweep_seeds=(1, 10, 50), sweep_models=None,
+        running_trials=40, sweep_batches=200, sweep_seeds=(1, 10, 50), sweep_models=None,
     ),
 }
 
