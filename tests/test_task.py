@@ -188,6 +188,33 @@ def test_task_stream_draws_what_draw_sequences_and_redraw_excluded_draw(letters,
         assert not np.isin(T.sequence_ids(got, letters), exclude).any()
 
 
+@pytest.mark.parametrize(("letters", "context", "fraction"), [(4, 4, 0.25), (4, 3, 0.5), (3, 2, 0.9), (2, 1, 0.5)])
+def test_task_stream_tokens_are_its_draws_batch_by_batch(letters, context, fraction):
+    # The compiled training path takes a chunk of held-out batches per seed in one call; they must be the
+    # sequences of one draw(B) per batch, also when a read-ahead falls inside a batch or its redraws, and
+    # the stream must go on from where those draws would have left it.
+    from slotless.attention.training import _token_indices
+
+    ids = T.sequence_ids(T.enumerate_sequences(letters, context), letters)
+    pick = np.random.default_rng(letters * 10 + context)
+    exclude = np.sort(pick.choice(ids, max(1, int(fraction * len(ids))), replace=False))
+    streams, twins = ([T.TaskStream(letters, context, trial_generator(7, s, "task-stream"), exclude, block=37)
+                       for s in range(2)] for _ in range(2))
+    n, B = 6, 9
+    tok, qtok, target = np.empty((n, 2, B, context), np.int64), np.empty((n, 2, B), np.int64), np.empty((n, 2, B), np.int64)
+    for s, stream in enumerate(streams):
+        stream.draw_tokens(s, tok, qtok, target)
+    for s, twin in enumerate(twins):
+        for j in range(n):
+            want = _token_indices(T.stack_sequences([twin.draw(B)]), letters)
+            for got, expected in zip((tok[j, s], qtok[j, s], target[j, s]), want):
+                np.testing.assert_array_equal(got, expected[0])
+    for stream, twin in zip(streams, twins):
+        got, want = stream.draw(5), twin.draw(5)
+        np.testing.assert_array_equal(got.letters, want.letters)
+        np.testing.assert_array_equal(got.cases, want.cases)
+
+
 def test_task_stream_refuses_an_exclusion_of_every_sequence():
     every = T.sequence_ids(T.enumerate_sequences(2, 2), 2)
     with pytest.raises(ConfigError, match="smaller held-out fraction"):

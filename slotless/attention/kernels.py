@@ -825,3 +825,27 @@ def draw_task_rows(u, pos, L, C, exclude, letters, cases, query, bad):  # pragma
                 bad[r] = _is_excluded(exclude, _task_row(u, pos, L, C, r, letters, cases, query, order))
                 pos += K
     return -2
+
+
+@nb.njit(cache=True)
+def draw_task_batches(u, pos, L, C, exclude, s, first, tok, qtok, target, letters, cases, query, bad):  # pragma: no cover - compiled
+    """Batches ``first``, ``first + 1``, ... of seed ``s``'s training tokens (the layout of
+    :func:`draw_task_tokens`: ``tok (n, S, B, C)``, ``qtok, target (n, S, B)``), each batch the ``B``
+    sequences of one :func:`draw_task_rows` call (held-out ids redrawn), from the numbers ``u[pos:]``:
+    the tokens of ``B``-sequence draws of :class:`slotless.attention.task.TaskStream`, call after call.
+    Returns ``(j, pos, status)``: batches before ``j`` are written and ``pos`` is the position after their
+    last number; status 0: all written (j = n); -1: ``u`` ran out in batch j (call again from j with more
+    numbers); -2: batch j's redraws did not end. ``letters, cases (B, C)``, ``query (B,)``, ``bad (B,)``:
+    scratch."""
+    n, _, B, _ = tok.shape
+    for j in range(first, n):
+        p = draw_task_rows(u, pos, L, C, exclude, letters, cases, query, bad)
+        if p < 0:
+            return j, pos, p
+        pos = p
+        for r in range(B):
+            for c in range(C):
+                tok[j, s, r, c] = letters[r, c] + L * cases[r, c]
+            qtok[j, s, r] = 2 * L + letters[r, query[r]]
+            target[j, s, r] = cases[r, query[r]]
+    return n, pos, 0

@@ -217,10 +217,34 @@ class TaskStream:
                 return seqs
             if pos == -2:
                 raise ConfigError(_EXCLUDES_EVERYTHING)
-            # ran out of numbers: keep the unused ones and read the next block (nothing was committed)
-            more = max(self.block, n * (L + C + 1))
-            self.numbers = np.concatenate((self.numbers[self.pos:], self.rng.random(more)))
-            self.pos = 0
+            self._read_ahead(n)
+
+    def draw_tokens(self, s: int, tok: np.ndarray, qtok: np.ndarray, target: np.ndarray) -> None:
+        """The next ``n`` batches of ``B`` sequences, one :meth:`draw` ``(B)`` each (the same sequences), as seed
+        ``s``'s training tokens in the compiled step's layout (``tok (n, S, B, C)``: ``letter + L case``;
+        ``qtok, target (n, S, B)``: ``2L +`` the queried letter, its case), drawn by one compiled call per
+        read-ahead instead of one per batch."""
+        from .kernels import draw_task_batches
+
+        B, C = tok.shape[2], self.context
+        letters, cases = np.empty((B, C), np.int64), np.empty((B, C), np.int64)
+        query, bad = np.empty(B, np.int64), np.empty(B, np.bool_)
+        j = 0
+        while True:
+            j, self.pos, status = draw_task_batches(self.numbers, self.pos, self.letters, C, self.exclude, s, j, tok,
+                                                    qtok, target, letters, cases, query, bad)
+            if status == 0:
+                return
+            if status == -2:
+                raise ConfigError(_EXCLUDES_EVERYTHING)
+            self._read_ahead(B)
+
+    def _read_ahead(self, n: int) -> None:
+        """Keep the unused numbers and read the next block (at least enough for ``n`` sequences): a draw ran out
+        of numbers, and committed nothing of the sequences it could not finish."""
+        more = max(self.block, n * (self.letters + self.context + 1))
+        self.numbers = np.concatenate((self.numbers[self.pos:], self.rng.random(more)))
+        self.pos = 0
 
 
 def sample_batch(letters: int, context: int, batch_size: int, rng: np.random.Generator,

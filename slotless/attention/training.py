@@ -447,6 +447,19 @@ def _chunk_tokens(task_rngs, L: int, C: int, n_batches: int, batch_size: int) ->
     return [tok, qtok, target]
 
 
+def _chunk_heldout_tokens(streams, C: int, n_batches: int, batch_size: int) -> list:
+    """:func:`_chunk_tokens` for held-out runs: the next ``n_batches`` batches of every seed's
+    :class:`~slotless.attention.task.TaskStream` (the sequences of one ``draw(batch_size)`` per batch), as
+    ``[tok (n, S, B, C), qtok (n, S, B), target (n, S, B)]``."""
+    S = len(streams)
+    tok = np.empty((n_batches, S, batch_size, C), np.int64)
+    qtok = np.empty((n_batches, S, batch_size), np.int64)
+    target = np.empty((n_batches, S, batch_size), np.int64)
+    for s, stream in enumerate(streams):
+        stream.draw_tokens(s, tok, qtok, target)
+    return [tok, qtok, target]
+
+
 def _compiled_batch(cfg: SweepConfig, w_np, tokens, step: _CompiledStep, acc, loss, coll, diagnostics) -> None:
     """One training batch of every seed with the compiled step (the same draws as the readable path);
     ``tokens``: :func:`_token_indices` of the batch.
@@ -516,20 +529,22 @@ def _run(cfg: SweepConfig, seed_list, batches, batch_size, seed, progress, strea
         iterator = tqdm(iterator, desc=f"{cfg.model} ({S} seeds)", unit="batch")
     chunk = 50  # batches drawn per generator call (fixed, so seeds never depend on S)
     for b in iterator:
-        if b % chunk == 0 and splits is None:  # one draw per seed per chunk; same numbers as batch-by-batch draws
+        if b % chunk == 0:  # one draw per seed per chunk; the same sequences as batch-by-batch draws
             n_chunk = min(chunk, batches - b)
-            if compiled:
+            if compiled and splits is None:
                 tokens_chunk = _chunk_tokens(task_rngs, L, C, n_chunk, batch_size)
-            else:
+            elif compiled:
+                tokens_chunk = _chunk_heldout_tokens(held_out_streams, C, n_chunk, batch_size)
+            elif splits is None:
                 seqs_chunk = stack_sequences([draw_sequences(L, C, n_chunk * batch_size, rng) for rng in task_rngs])
-        if splits is not None:
+        if not compiled and splits is not None:
             seqs = stack_sequences([stream.draw(batch_size) for stream in held_out_streams])
         elif not compiled:
             rows = slice((b % chunk) * batch_size, (b % chunk + 1) * batch_size)
             seqs = Sequences(seqs_chunk.letters[:, rows], seqs_chunk.cases[:, rows], seqs_chunk.query[:, rows])
         if compiled:
             tracked = extra if b % cfg.cosine_every == 0 else ()
-            tokens = _token_indices(seqs, L) if splits is not None else [t[b % chunk] for t in tokens_chunk]
+            tokens = [t[b % chunk] for t in tokens_chunk]
             _compiled_batch(cfg, w_np, tokens, compiled_step, acc[b].numpy(), loss[b].numpy(), coll[b].numpy(),
                             diagnostics=(cos, cos_mhn, b, tracked))
             _stop_diverged(weights, loss[b], b, diverged_at, in_place=True)  # `weights` are views of w_np
