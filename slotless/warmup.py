@@ -65,7 +65,9 @@ def _compile(dtype: str, part: str = "both") -> None:
     X = task.encode(task.draw_sequences(2, 2, 1, np.random.default_rng(0)), 2, torch_dtype(dtype))[0]
     init = mhn.draw_fast_init(config, 1, generators, dtype)
     mhn.mhn_store(config, slow.W_K, slow.W_V, X, *init, W_items=mhn.item_projections(config, dtype))
-    task.TaskStream(2, 2, np.random.default_rng(0), np.array([0])).draw(1)  # the held-out draws
+    stream = task.TaskStream(2, 2, np.random.default_rng(0), np.array([0]))  # the held-out draws, both paths'
+    stream.draw(1)
+    stream.draw_tokens(0, np.empty((1, 1, 1, 2), np.int64), np.empty((1, 1, 1), np.int64), np.empty((1, 1, 1), np.int64))
     for model in ("transformer", "mhn-wk"):  # the compiled training steps
         tiny = dict(letters=2, context=2, dtype=dtype, **({} if model == "transformer" else {"hidden": 4}))
         training.run_sweep(training.resolve_config(model, **tiny), 1, 1, 2)
