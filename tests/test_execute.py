@@ -178,7 +178,6 @@ def test_a_failing_cell_is_reported_by_its_exception(tmp_path):
     assert text == "" and error == "AssertionError: x is not 2"
 
 
-
 def _fake_executions(monkeypatch, outcomes):
     """Replace jupyter-cache's notebook execution by one whose n-th call has ``outcomes[n]`` (the last one
     repeats): ``("raise", exception)`` raises it (as a kernel that does not start raises), anything else is
@@ -229,3 +228,33 @@ def test_other_errors_are_not_run_again(tmp_path, monkeypatch):
     calls = _fake_executions(monkeypatch, [ValueError("a cell failed"), None])  # a failing cell: returned
     _, _, error = execute._execute(str(_chapter(tmp_path)), 120)
     assert len(calls) == 1 and error == "ValueError: a cell failed"
+
+
+def test_golden_notebook_kernels_that_never_started_are_started_again(monkeypatch):
+    # nbval starts one kernel per golden notebook in `make test`; conftest.py makes that start follow the
+    # chapters' rule: again when the kernel never started, never for another error.
+    import nbval.kernel
+    import nbval.plugin
+
+    attempts = []
+
+    def start_new_kernel(**kwargs):
+        attempts.append(kwargs)
+        if len(attempts) < execute.KERNEL_START_ATTEMPTS:
+            raise RuntimeError("Kernel died before replying to kernel_info")
+        return "km", "kc"
+
+    monkeypatch.setattr(nbval.kernel, "start_new_kernel", start_new_kernel)
+    monkeypatch.setattr(nbval.kernel.RunningKernel, "_ensure_iopub_up", lambda self: None)
+    kernel = nbval.plugin.RunningKernel("python3", cwd=".")
+    assert (kernel.km, kernel.kc) == ("km", "kc") and len(attempts) == execute.KERNEL_START_ATTEMPTS
+
+    def broken(**kwargs):
+        attempts.append(kwargs)
+        raise RuntimeError("something else")
+
+    attempts.clear()
+    monkeypatch.setattr(nbval.kernel, "start_new_kernel", broken)
+    with pytest.raises(RuntimeError, match="something else"):
+        nbval.plugin.RunningKernel("python3", cwd=".")
+    assert len(attempts) == 1
