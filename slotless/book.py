@@ -564,6 +564,8 @@ def training_plan(sizes: TrainingSizes) -> TrainingPlan:
                 eval_size=gen.eval_size, final_window=sizes.window, **({} if lr is None else {"lr": lr}))
     runs = {name: (cfg, sizes.main_seeds if name in main else sizes.seeds) for name, cfg in configs.items()}
     return TrainingPlan(runs, main)
+
+
 def memory_pairs(sizes: MemorySizes, model: str, cue: float, kind: str):
     """The accuracies of one shared random-data run (:func:`memory_runs`) as a
     :class:`~slotless.memory.metrics.PairedAccuracy`: ``real`` and its paired ``pseudo``, ``(trials, E)``."""
@@ -594,6 +596,8 @@ def tree_runs(tree: dict, model: str, flips: int, cue: float):
     trials = tree["samples"] * tree["runs"] if dprime_design else tree["curve_trials"]
     return run_trials_cached(tree["nets"][model], tree_protocol(tree, flips, cue), trials, SEED,
                              stream=f"tree/b={flips}/{model}/cue={cue}/acc", progress=False)
+
+
 def memory_theory_control_protocol(sizes: MemorySizes):
     """The protocol of the random-winner control of {ref}`ch-memory-results`: the shared protocol at cue 0.5
     with a burn-in of 20 n_h of the 1-winner MHN, so that every unit has been overwritten."""

@@ -155,6 +155,7 @@ def test_second_moment_form_and_second_reinstatement_give_the_wk_gradient_for_di
     n = int(ok.sum(-1).min())
     assert n >= 5
     idx = [torch.nonzero(o).squeeze(-1)[:n] for o in ok]
+
     def pick(t):
         return torch.stack([t[s, i] for s, i in enumerate(idx)])
     fast = fast.select(idx)
@@ -210,6 +211,7 @@ def test_qk_alignment_contracts_key_residuals_exactly_under_correct_reinstatemen
     eta = 1e-3
     G = rules.wk_rule_gradient("qk_align", cfg, slow, None, xq, y, mhn.MHNQuery(None, None, None, x_star), None, W_Q_new=W_Q_new)
     W_K_new = slow.W_K - eta * G
+
     def q_cols(WQ):
         return WQ[..., 2 * L:].repeat(1, 1, 2)
     r_old, r_new = slow.W_K[..., : 2 * L] - q_cols(slow.W_Q), W_K_new[..., : 2 * L] - q_cols(W_Q_new)

@@ -317,6 +317,8 @@ def test_retrieval_accuracy_scores_against_the_full_pattern():
     expected = (retrieve(twin, cues) & x).sum(axis=1) / SMALL.active
     np.testing.assert_array_equal(acc, expected)
     assert acc.shape == (20,) and np.all((acc >= 0) & (acc <= 1))
+
+
 def test_compiled_selection_equals_the_readable_rule_whatever_the_carried_threshold():
     # The engine's top-k (threshold candidates, branch-free passes) must pick exactly the units of
     # select_winners, ties included (integer-valued drives tie often), for both tie-breaks.

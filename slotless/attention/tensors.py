@@ -101,13 +101,11 @@ def stack_draw(generators, fn) -> torch.Tensor:
     return torch.stack([fn(g) for g in generators])
 
 
-
 def jvp_softmax(a, u):
     """J u with J = diag(a) - a a^T, over the last dim.
     Book: ``eq-methods-mhn-grads``, ``eq-methods-transformer-grads``.
     """
     return a * (u - (a * u).sum(-1, keepdim=True))
-
 
 
 def cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -411,7 +411,6 @@ def cue_rows(seed, targets, m):
     return _cue_rows(seed, targets, m)
 
 
-
 # ------------------------------------------------------------ networks and winner selection
 PHASE_LEARN = 1
 PHASE_RANDOM = 2
@@ -419,6 +418,8 @@ PHASE_RETRIEVE_HIDDEN = 3
 PHASE_RETRIEVE_OUTPUT = 4
 
 _P40 = np.uint64(1 << 40)
+
+
 @nb.njit(cache=True)
 def _draw_network(seed, n_hidden, n_input, phi):
     """Mask rows (ascending input indices) and two independent U[0,1) initial draws.
@@ -697,7 +698,6 @@ def _random_top(n, k, key, out, prbuf):
         if pr[i] >= vk:
             out[cnt] = i
             cnt += 1
-
 
 
 # ------------------------------------------------------------------- one trial

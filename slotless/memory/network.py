@@ -159,7 +159,6 @@ def preset(name: str, **overrides) -> NetworkConfig:
     return PRESETS[name].replace(**overrides) if overrides else PRESETS[name]
 
 
-
 def tie_priority(key, units) -> np.ndarray:
     """uint64 hash priority of ``units`` under ``key`` (vectorised splitmix64(key + unit)).
     Book: ``eq-methods-ties`` ({ref}`ch-kwinner`).
