@@ -270,12 +270,14 @@ def _grow_tree(seed, n_nodes, n, s, b):
     last = np.full(n_nodes, -1, dtype=np.int32)
     nxt = np.full(n_nodes, -1, dtype=np.int32)
     nw = _n_words(n)
-    pbits = np.zeros(nw, dtype=np.uint64)
-    cbits = np.zeros(nw, dtype=np.uint64)
+    bits = np.zeros((n_nodes, nw), dtype=np.uint64)  # each node's pattern as a bit set too
     words = np.zeros(_n_words(max(n, s)), dtype=np.uint64)
     drop = np.empty(b, dtype=np.int32)
     draws = np.empty(max(s, b), dtype=np.int64)
     _sample_sorted(state, n, s, words, act[0], draws)
+    for j in range(s):
+        i = np.uint64(act[0, j])
+        bits[0, i >> _SIX] |= _ONE << (i & _LOW6)
     nodes = 1
     while nodes < n_nodes:
         cur = 0
@@ -306,12 +308,10 @@ def _grow_tree(seed, n_nodes, n, s, b):
             # b of the parent's ones -> 0, b of its original zeros -> 1. The parent's pattern and the
             # child's are bit sets: a new one must be in neither (not one of the parent's ones, not
             # already chosen), and the child's row is read out of its bit set in ascending order.
+            pbits = bits[cur]
+            cbits = bits[new]
+            _copy(cbits, pbits, nw)
             if b > 0:
-                pbits[:] = 0
-                for j in range(s):
-                    i = np.uint64(act[cur, j])
-                    pbits[i >> _SIX] |= _ONE << (i & _LOW6)
-                _copy(cbits, pbits, nw)
                 _sample_sorted(state, s, b, words, drop, draws)
                 for j in range(b):
                     i = np.uint64(act[cur, drop[j]])
