@@ -507,21 +507,22 @@ def _kth_of_candidates(work, k, full, tau):
     """The k-th largest of ``work`` (k <= len), the candidates of a selection: every entry >= the carried
     threshold ``tau`` (``full``: every entry, as tau admitted fewer than k). Partitions ``work``.
 
-    tau is reset when it admitted fewer than k entries or more than 6k: to the 2k-th largest value (the
-    candidates hold it when there are at least 2k of them), or to the k-th if heavy ties at the 2k-th
-    (e.g. the zeros of an MHN output) admit more than 6k entries. The result never depends on tau, only
-    the speed does."""
+    tau is reset when it admitted fewer than k entries or more than 6k: to the (5k/4)-th largest value
+    (the candidates hold it when there are at least 2k of them), or to the k-th if heavy ties there (e.g.
+    the zeros of an MHN output) admit more than 6k entries. The result never depends on tau, only the
+    speed does: a tighter reset keeps fewer candidates and falls back to every entry a little more often
+    (5k/4 was 1.5-2.5% faster per paper-size trial than 2k, 9k/8 slower)."""
     cnt = work.shape[0]
     vk = _kth_smallest(work, cnt - k)  # now work[:cnt - k] holds the cnt - k smallest
     if full or cnt > 6 * k:
         tau[0] = vk
         if cnt >= 2 * k:
-            v2k = _kth_smallest(work[:cnt - k], cnt - 2 * k)
+            reset = _kth_smallest(work[:cnt - k], cnt - (5 * k) // 4)
             above = 0
             for i in range(cnt):
-                above += 1 if work[i] >= v2k else 0
+                above += 1 if work[i] >= reset else 0
             if above <= 6 * k:
-                tau[0] = v2k
+                tau[0] = reset
     return vk
 
 
