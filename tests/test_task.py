@@ -211,8 +211,8 @@ def test_task_stream_tokens_are_its_draws_batch_by_batch(letters, context, fract
                 np.testing.assert_array_equal(got, expected[0])
     for stream, twin in zip(streams, twins):
         got, want = stream.draw(5), twin.draw(5)
-        np.testing.assert_array_equal(got.letters, want.letters)
-        np.testing.assert_array_equal(got.cases, want.cases)
+        for field in ("letters", "cases", "query"):
+            np.testing.assert_array_equal(getattr(got, field), getattr(want, field), err_msg=field)
 
 
 def test_task_stream_refuses_an_exclusion_of_every_sequence():
