@@ -765,6 +765,17 @@ def _task_row(u, p, L, C, r, letters, cases, query, order):
     return ident * C + query[r]
 
 
+@nb.njit(cache=True, inline="always")
+def _put_tokens(letters, cases, query, r, L, tok, qtok, target, j, s, row):  # pragma: no cover - compiled
+    """Write sequence ``r`` of ``letters, cases (n, C)``, ``query (n,)`` as the training step's tokens of batch
+    ``j``, seed ``s``, row ``row``: context tokens ``letter + L case`` into ``tok (n, S, B, C)``, the query token
+    ``2L +`` the queried letter into ``qtok`` and the queried case into ``target`` (``sec-methods-task``)."""
+    for c in range(letters.shape[1]):
+        tok[j, s, row, c] = letters[r, c] + L * cases[r, c]
+    qtok[j, s, row] = 2 * L + letters[r, query[r]]
+    target[j, s, row] = cases[r, query[r]]
+
+
 @nb.njit(cache=True)
 def draw_task_tokens(u, L, C, s, tok, qtok, target):  # pragma: no cover - compiled
     """Seed ``s``'s training tokens for a chunk of ``n`` batches of ``B`` sequences, from the ``n B (L + C + 1)``
@@ -781,11 +792,7 @@ def draw_task_tokens(u, L, C, s, tok, qtok, target):  # pragma: no cover - compi
     order = np.empty(L, np.int64)
     for i in range(n * B):
         _task_row(u, i * K, L, C, 0, letters, cases, query, order)
-        j, row = i // B, i % B
-        for c in range(C):
-            tok[j, s, row, c] = letters[0, c] + L * cases[0, c]
-        qtok[j, s, row] = 2 * L + letters[0, query[0]]
-        target[j, s, row] = cases[0, query[0]]
+        _put_tokens(letters, cases, query, 0, L, tok, qtok, target, i // B, s, i % B)
 
 
 @nb.njit(cache=True)
@@ -844,8 +851,5 @@ def draw_task_batches(u, pos, L, C, exclude, s, first, tok, qtok, target, letter
             return j, pos, p
         pos = p
         for r in range(B):
-            for c in range(C):
-                tok[j, s, r, c] = letters[r, c] + L * cases[r, c]
-            qtok[j, s, r] = 2 * L + letters[r, query[r]]
-            target[j, s, r] = cases[r, query[r]]
+            _put_tokens(letters, cases, query, r, L, tok, qtok, target, j, s, r)
     return n, pos, 0
