@@ -527,28 +527,15 @@ def _kth_of_candidates(work, k, full, tau):
 
 
 @nb.njit(cache=True)
-def _kth_largest(values, k, buf, tau):
-    """The k-th largest entry of ``values`` (1 < k < n), selected among the entries >= the threshold
-    ``tau`` (float64, length 1) carried between calls, or among all if fewer than k are
-    (:func:`_kth_of_candidates`). ``buf``: scratch of length n."""
-    n = values.shape[0]
-    t = tau[0]
-    cnt = 0
-    for i in range(n):  # branch-free: write every entry, advance past those >= t
-        v = values[i]
-        buf[cnt] = v
-        cnt += 1 if v >= t else 0
-    full = cnt < k
-    if full:
-        _copy(buf, values, n)
-        cnt = n
-    return _kth_of_candidates(buf[:cnt], k, full, tau)
-
-
-@nb.njit(cache=True)
-def kth_largest(values, k, buf, tau):
-    """Python-facing entry of :func:`_kth_largest` (for tests): the k-th largest value (``eq-methods-ties``)."""
-    return _kth_largest(values, k, buf, tau)
+def kth_largest(values, k, tau):
+    """Python-facing entry (for tests): the k-th largest value of ``values`` (1 < k < n), as the engine's
+    selection (:func:`select_top`) finds it with the threshold ``tau`` (float64, length 1) it carries
+    between calls: the smallest of the k selected entries (``eq-methods-ties``)."""
+    selected = select_top(values, k, True, np.uint64(0), tau)
+    vk = values[selected[0]]
+    for i in selected[1:]:
+        vk = min(vk, values[i])
+    return vk
 
 
 @nb.njit(cache=True)
