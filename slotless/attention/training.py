@@ -432,32 +432,33 @@ def _token_indices(seqs: Sequences, letters: int) -> list:
     return [seqs.letters + letters * seqs.cases, 2 * letters + qlet, target]
 
 
+def _token_chunk(n_batches: int, S: int, batch_size: int, C: int) -> list:
+    """Empty token arrays of a chunk of ``n_batches`` batches of ``S`` seeds, in the compiled steps' layout
+    (:func:`_token_indices`): ``[tok (n, S, B, C), qtok (n, S, B), target (n, S, B)]``, int64."""
+    return [np.empty((n_batches, S, batch_size, C), np.int64), np.empty((n_batches, S, batch_size), np.int64),
+            np.empty((n_batches, S, batch_size), np.int64)]
+
+
 def _chunk_tokens(task_rngs, L: int, C: int, n_batches: int, batch_size: int) -> list:
     """The compiled steps' tokens (:func:`_token_indices`) of the next ``n_batches`` batches of every seed, drawn
     as :func:`slotless.attention.task.draw_sequences` draws ``n_batches * batch_size`` sequences (the same
     ``rng.random`` call, hence the same sequences): ``[tok (n, S, B, C), qtok (n, S, B), target (n, S, B)]``,
     so that batch ``j``'s tokens are each array's contiguous block ``[j]``."""
-    S = len(task_rngs)
-    tok = np.empty((n_batches, S, batch_size, C), np.int64)
-    qtok = np.empty((n_batches, S, batch_size), np.int64)
-    target = np.empty((n_batches, S, batch_size), np.int64)
+    tok, qtok, target = chunk = _token_chunk(n_batches, len(task_rngs), batch_size, C)
     for s, rng in enumerate(task_rngs):
         u = rng.random((n_batches * batch_size, L + C + 1))
         _kernels.draw_task_tokens(u.ravel(), L, C, s, tok, qtok, target)
-    return [tok, qtok, target]
+    return chunk
 
 
 def _chunk_heldout_tokens(streams, C: int, n_batches: int, batch_size: int) -> list:
     """:func:`_chunk_tokens` for held-out runs: the next ``n_batches`` batches of every seed's
     :class:`~slotless.attention.task.TaskStream` (the sequences of one ``draw(batch_size)`` per batch), as
     ``[tok (n, S, B, C), qtok (n, S, B), target (n, S, B)]``."""
-    S = len(streams)
-    tok = np.empty((n_batches, S, batch_size, C), np.int64)
-    qtok = np.empty((n_batches, S, batch_size), np.int64)
-    target = np.empty((n_batches, S, batch_size), np.int64)
+    tok, qtok, target = chunk = _token_chunk(n_batches, len(streams), batch_size, C)
     for s, stream in enumerate(streams):
         stream.draw_tokens(s, tok, qtok, target)
-    return [tok, qtok, target]
+    return chunk
 
 
 def _compiled_batch(cfg: SweepConfig, w_np, tokens, step: _CompiledStep, acc, loss, coll, diagnostics) -> None:
